@@ -1,0 +1,121 @@
+// Package admin serves shadowplane's operator HTTP API: health, readiness,
+// Prometheus metrics, the connected proxies with their ACK/NACK state, the
+// policy files with their problems, and what a proxy is being served.
+//
+// It listens on loopback unless told otherwise: the config dump shows every
+// upstream address, which is not for everyone who can reach the host.
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server"
+)
+
+// DefaultAddress is where the admin API listens unless configured.
+const DefaultAddress = "127.0.0.1:19000"
+
+// Proxies is the view of connected proxies the API shows.
+type Proxies interface {
+	Proxies() []server.Proxy
+	Node(id string) (*core.Node, bool)
+}
+
+// Snapshots gives what a node is served under the current model.
+type Snapshots interface {
+	SnapshotFor(node *core.Node) (*xds.Snapshot, xds.GroupKey, error)
+}
+
+// Policies is the state of the policy files.
+type Policies interface {
+	Status() []policy.FileStatus
+	Stats() policy.WatcherStats
+}
+
+// Config wires the API to the running components.
+type Config struct {
+	Proxies   Proxies
+	Snapshots Snapshots
+	Policies  Policies
+	// Ready reports whether the first policy load was served.
+	Ready    func() bool
+	Gatherer prometheus.Gatherer
+}
+
+// NewHandler returns the admin API.
+func NewHandler(cfg Config) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !cfg.Ready() {
+			http.Error(w, "not ready: no policy served yet", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /api/v1/proxies", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"proxies": cfg.Proxies.Proxies()})
+	})
+	mux.HandleFunc("GET /api/v1/policies", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"files": cfg.Policies.Status(), "stats": cfg.Policies.Stats()})
+	})
+	mux.HandleFunc("GET /debug/config_dump", func(w http.ResponseWriter, r *http.Request) {
+		configDump(w, r, cfg)
+	})
+	return mux
+}
+
+// configDump shows what a proxy is served: ?node=ID for a connected one;
+// add &cluster=NAME (and &kind=grpc) to preview a proxy not connected yet.
+func configDump(w http.ResponseWriter, r *http.Request, cfg Config) {
+	q := r.URL.Query()
+	id := q.Get("node")
+	if id == "" {
+		writeError(w, http.StatusBadRequest, "missing ?node=ID")
+		return
+	}
+	node, ok := cfg.Proxies.Node(id)
+	if !ok {
+		if q.Get("cluster") == "" {
+			writeError(w, http.StatusNotFound, "no proxy with node id "+id+" is connected; add &cluster=NAME to preview one")
+			return
+		}
+		node = &core.Node{Id: id, Cluster: q.Get("cluster")}
+		if q.Get("kind") == "grpc" {
+			node.UserAgentName = "gRPC Go"
+		}
+	}
+	snap, key, err := cfg.Snapshots.SnapshotFor(node)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	dump, err := xds.NewDump(key, snap)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, dump)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/shadowplane/shadowplane/admin"
+	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server"
+)
+
+type serveConfig struct {
+	policies  string
+	xdsAddr   string
+	adminAddr string
+	logLevel  string
+	logJSON   bool
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	var cfg serveConfig
+	fs.StringVar(&cfg.policies, "policies", "", "policy `DIR` to watch (required)")
+	fs.StringVar(&cfg.xdsAddr, "xds-addr", "127.0.0.1:18000", "xDS (ADS over gRPC) listen `ADDR`")
+	fs.StringVar(&cfg.adminAddr, "admin-addr", admin.DefaultAddress, "admin HTTP listen `ADDR`; keep it on loopback unless you mean otherwise")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `LEVEL`: trace, debug, info, warn, error")
+	fs.BoolVar(&cfg.logJSON, "log-json", false, "log as JSON lines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if cfg.policies == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: shadowplane serve --policies DIR [--xds-addr ADDR] [--admin-addr ADDR]")
+		return errUsage
+	}
+	return serve(ctx, cfg, newLogger(stderr, cfg.logLevel, cfg.logJSON))
+}
+
+// serve runs the control plane until ctx is done: the policy watcher feeds
+// models to the cache, the ADS server serves the cache, the admin API shows
+// it all.
+func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := server.NewMetrics(reg)
+
+	cache := server.NewCache(server.CacheOptions{
+		OnPush: metrics.Pushed,
+		OnSnapshotError: func(key xds.GroupKey, err error) {
+			metrics.SnapshotError()
+			log.Error("snapshot failed; the group keeps its last configuration", "group", key.String(), "error", err)
+		},
+	})
+	registry := server.NewRegistry(cache, metrics)
+
+	var ready atomic.Bool
+	publish := func(m *policy.Model) {
+		start := time.Now()
+		if err := cache.SetGeneration(xds.NewGeneration(m)); err != nil {
+			metrics.SnapshotError()
+			log.Error("new policy not served; proxies keep the last good configuration", "error", err)
+			return
+		}
+		ready.Store(true)
+		log.Info("policy served", "apps", len(m.Apps), "took", time.Since(start))
+	}
+	watcher, err := policy.NewWatcher(cfg.policies, policy.WatcherOptions{Publish: publish, Logger: newSlog(log.Named("policy"))})
+	if err != nil {
+		return err
+	}
+	registerPolicyMetrics(reg, watcher)
+	for _, p := range policy.Problems(watcher.Status()) {
+		log.Warn("policy file rejected", "problem", p.Error())
+	}
+	publish(watcher.Model())
+
+	xdsLis, err := net.Listen("tcp", cfg.xdsAddr)
+	if err != nil {
+		return fmt.Errorf("xDS address: %w", err)
+	}
+	adminLis, err := net.Listen("tcp", cfg.adminAddr)
+	if err != nil {
+		xdsLis.Close()
+		return fmt.Errorf("admin address: %w", err)
+	}
+	if !isLoopback(cfg.adminAddr) {
+		log.Warn("admin API is not on loopback: it shows every upstream address", "addr", cfg.adminAddr)
+	}
+
+	adminSrv := &http.Server{
+		Handler: admin.NewHandler(admin.Config{
+			Proxies: registry, Snapshots: cache, Policies: watcher,
+			Ready: ready.Load, Gatherer: reg,
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	xdsSrv := server.New(ctx, cache, registry, server.Options{})
+
+	log.Info("xDS (ADS over gRPC, state of the world and delta) listening", "addr", xdsLis.Addr().String())
+	log.Info("admin API listening", "url", "http://"+adminLis.Addr().String())
+	log.Info("point Envoy at it", "command", fmt.Sprintf("shadowplane bootstrap --xds %s --node NODE --cluster CLUSTER > envoy.yaml && envoy -c envoy.yaml", xdsLis.Addr()))
+	log.Info("or a proxyless gRPC client", "target", "xds:///HOST", "bootstrap", "GRPC_XDS_BOOTSTRAP pointing at server_uri "+xdsLis.Addr().String())
+
+	errc := make(chan error, 3)
+	go func() { errc <- xdsSrv.Serve(ctx, xdsLis) }()
+	go func() {
+		if err := adminSrv.Serve(adminLis); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			return
+		}
+		errc <- nil
+	}()
+	go func() { errc <- watcher.Run(ctx) }()
+
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	adminSrv.Shutdown(shutdownCtx)
+	return first
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// registerPolicyMetrics exports the watcher's counters.
+func registerPolicyMetrics(reg prometheus.Registerer, w *policy.Watcher) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "shadowplane_policy_reloads_total",
+			Help: "Rebuilds of the model after a policy file changed.",
+		}, func() float64 { return float64(w.Stats().Reloads) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "shadowplane_policy_reload_errors_total",
+			Help: "Reloads that rejected a changed policy file; its last good version kept being served.",
+		}, func() float64 { return float64(w.Stats().ReloadErrors) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shadowplane_policy_reload_duration_seconds",
+			Help: "Duration of the last policy reload.",
+		}, func() float64 { return w.Stats().LastReloadDuration.Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shadowplane_policy_files_with_errors",
+			Help: "Policy files whose current content is rejected.",
+		}, func() float64 {
+			n := 0
+			for _, s := range w.Status() {
+				if !s.OK {
+					n++
+				}
+			}
+			return float64(n)
+		}),
+	)
+}

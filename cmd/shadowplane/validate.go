@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/shadowplane/shadowplane/policy"
+)
+
+// runValidate checks policy files and directories the way serve would load
+// them, printing every problem as file:line: message. Exit status 1 means
+// at least one problem.
+func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("validate", stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: shadowplane validate PATH...")
+		fmt.Fprintln(stderr, "\nCheck policy files, or every policy file of a directory, as serve would load them.")
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	problems, apps, files := validatePaths(fs.Args())
+	for _, p := range problems {
+		fmt.Fprintln(stdout, p)
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(stderr, "%d problem(s)\n", len(problems))
+		return exitError{code: 1}
+	}
+	fmt.Fprintf(stdout, "ok: %d app(s) in %d file(s)\n", apps, files)
+	return nil
+}
+
+// validatePaths loads each path: a directory as serve loads it, a file on
+// its own; then checks all the files together, since apps in different
+// files must not collide either.
+func validatePaths(paths []string) (problems []string, apps, files int) {
+	var all []policy.File
+	for _, path := range paths {
+		info, err := os.Stat(path)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", path, unwrapPath(err)))
+			continue
+		}
+		if info.IsDir() {
+			model, statuses, err := policy.LoadDir(path)
+			if err != nil {
+				problems = append(problems, err.Error())
+				continue
+			}
+			for _, p := range policy.Problems(statuses) {
+				problems = append(problems, p.Error())
+			}
+			files += len(statuses)
+			apps += len(model.Apps)
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", path, unwrapPath(err)))
+			continue
+		}
+		f, ps := policy.ParseFile(path, data)
+		for _, p := range ps {
+			problems = append(problems, p.Error())
+		}
+		files++
+		if len(ps) == 0 {
+			all = append(all, f)
+		}
+	}
+	if len(all) > 0 {
+		model, ps := policy.Assemble(all)
+		for _, p := range ps {
+			problems = append(problems, p.Error())
+		}
+		apps += len(model.Apps)
+	}
+	return problems, apps, files
+}
+
+// unwrapPath drops the operation and path that os errors repeat.
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}

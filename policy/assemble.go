@@ -1,0 +1,143 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Assemble combines files into one Model. Files are taken in the order
+// given, and a file is accepted or rejected whole: it is rejected when one
+// of its apps has the name of an app accepted before it, or claims a host
+// an accepted app already claims on the same port (a host of a port-0,
+// proxyless gRPC app must be unique across all ports, as gRPC clients
+// name a route configuration by host alone). Every returned Problem names
+// a rejected file, and only rejected files are named.
+//
+// Earlier files win, so a caller chooses who keeps a contested name by
+// the order: the Watcher puts the files it already serves first, so that
+// the file that introduced a conflict is the one rejected.
+func Assemble(files []File) (*Model, []Problem) {
+	var accepted claims
+	var problems []Problem
+	m := &Model{}
+	for i := range files {
+		f := &files[i]
+		var own claims // the file's own apps, checked against each other too
+		var fileProblems []Problem
+		for j := range f.Apps {
+			c := f.claim(j)
+			fileProblems = append(fileProblems, accepted.conflicts(c)...)
+			fileProblems = append(fileProblems, own.conflicts(c)...)
+			own.add(c)
+		}
+		if len(fileProblems) > 0 {
+			problems = append(problems, fileProblems...)
+			continue
+		}
+		for _, c := range own.apps {
+			accepted.add(c)
+		}
+		m.Apps = append(m.Apps, f.Apps...)
+	}
+	slices.SortStableFunc(m.Apps, func(a, b App) int { return strings.Compare(a.Name, b.Name) })
+	return m, problems
+}
+
+// conflicts reports the apps of one file that claim the same name or host.
+func (f *File) conflicts() []Problem {
+	var own claims
+	var problems []Problem
+	for j := range f.Apps {
+		c := f.claim(j)
+		problems = append(problems, own.conflicts(c)...)
+		own.add(c)
+	}
+	return problems
+}
+
+// appClaim is what one app claims: its name, and its hosts on its port,
+// each with where it is written.
+type appClaim struct {
+	app   *App
+	file  string
+	line  int   // of the name
+	hosts []int // line of each host
+}
+
+func (f *File) claim(j int) appClaim {
+	a := &f.Apps[j]
+	c := appClaim{app: a, file: f.Path, line: a.Source.Line, hosts: make([]int, len(a.Hosts))}
+	var ix *lineIndex
+	if j < len(f.lines) {
+		ix = f.lines[j]
+	}
+	if l := ix.line("name"); l > 0 {
+		c.line = l
+	}
+	for k := range a.Hosts {
+		c.hosts[k] = c.line
+		if l := ix.line(index("hosts", k)); l > 0 {
+			c.hosts[k] = l
+		}
+	}
+	return c
+}
+
+// claims is the set of names and hosts taken so far.
+type claims struct {
+	apps  []appClaim
+	names map[string]appClaim
+	hosts map[string][]hostClaim
+}
+
+type hostClaim struct {
+	owner appClaim
+	port  int
+	line  int
+}
+
+func (cs *claims) add(c appClaim) {
+	if cs.names == nil {
+		cs.names = map[string]appClaim{}
+		cs.hosts = map[string][]hostClaim{}
+	}
+	cs.apps = append(cs.apps, c)
+	cs.names[c.app.Name] = c
+	for k, h := range c.app.Hosts {
+		cs.hosts[h] = append(cs.hosts[h], hostClaim{owner: c, port: c.app.Port, line: c.hosts[k]})
+	}
+}
+
+func (cs *claims) conflicts(c appClaim) []Problem {
+	var problems []Problem
+	if other, ok := cs.names[c.app.Name]; ok {
+		problems = append(problems, Problem{File: c.file, Line: c.line,
+			Message: fmt.Sprintf("app %q is already declared at %s", c.app.Name, where(other.file, other.line, c.file))})
+	}
+	port := c.app.Port
+	for k, h := range c.app.Hosts {
+		for _, other := range cs.hosts[h] {
+			var msg string
+			switch {
+			case other.port == port && port != 0:
+				msg = fmt.Sprintf("host %q on port %d is already claimed by app %q at %s", h, port, other.owner.app.Name, where(other.owner.file, other.line, c.file))
+			case other.port == 0 || port == 0:
+				msg = fmt.Sprintf("host %q is already claimed by app %q at %s; the hosts of a proxyless gRPC app (port 0) must be unique across all ports", h, other.owner.app.Name, where(other.owner.file, other.line, c.file))
+			default:
+				continue
+			}
+			problems = append(problems, Problem{File: c.file, Line: c.hosts[k], Message: msg})
+			break
+		}
+	}
+	return problems
+}
+
+// where names a place in a file, shortly when it is the file at hand.
+func where(file string, line int, from string) string {
+	if file == from {
+		return fmt.Sprintf("line %d", line)
+	}
+	return fmt.Sprintf("%s:%d", file, line)
+}

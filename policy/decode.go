@@ -1,0 +1,143 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// File is what one policy file declares: its apps, decoded strictly, given
+// their defaults and validated. Assemble combines Files into a Model.
+type File struct {
+	// Path is the file's name as given to ParseFile; problems and each
+	// App's Source use it.
+	Path string
+	Apps []App
+
+	// lines holds, per app, where its fields are written, so that Assemble
+	// can point a conflict at the host that causes it. Nil for Files built
+	// in code; problems then fall back to App.Source.
+	lines []*lineIndex
+}
+
+// ParseFile decodes the policy file at path from data. It reports every
+// problem it finds, each at its line; when there is any, the File holds no
+// apps and must not be served. An empty file, or one of comments only, is
+// valid and declares no apps.
+//
+// Each YAML document ("---") is one App and must say "kind: App". Unknown
+// fields and values of the wrong type are problems, as are the rules of
+// (*App).Validate and two apps of the file claiming the same name or host.
+func ParseFile(path string, data []byte) (File, []Problem) {
+	f := File{Path: path}
+	docs, err := parseDocuments(data)
+	if err != nil {
+		return f, []Problem{syntaxProblem(path, data, err)}
+	}
+
+	// A second pass decodes into App: yaml.v3 only rejects unknown fields
+	// when decoding from a Decoder with KnownFields, never from a Node.
+	// Both passes see the same documents in the same order.
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var problems []Problem
+	for _, doc := range docs {
+		var app App
+		derr := dec.Decode(&app)
+		if isEmptyDocument(doc) {
+			continue
+		}
+		root := doc.Content[0]
+		ix := indexDocument(root)
+		if p, ok := checkEnvelope(path, root); !ok {
+			problems = append(problems, p)
+			continue
+		}
+		if derr != nil {
+			problems = append(problems, decodeProblems(path, derr, ix)...)
+			continue
+		}
+		var fe fieldErrors
+		checkWholeNumbers(&fe, root, reflect.TypeFor[App](), "")
+		if len(fe) == 0 {
+			app.Source = Source{File: path, Line: root.Line}
+			app.Defaults()
+			ix.alias("hosts", "name")
+			fe = app.validate()
+		}
+		for _, e := range fe {
+			problems = append(problems, Problem{File: path, Line: ix.line(e.Path), Message: e.Error()})
+		}
+		f.Apps = append(f.Apps, app)
+		f.lines = append(f.lines, ix)
+	}
+	if len(problems) == 0 {
+		problems = f.conflicts()
+	}
+	if len(problems) > 0 {
+		return File{Path: path}, problems
+	}
+	return f, nil
+}
+
+// parseDocuments parses every document of data into nodes, or fails on the
+// first syntax error.
+func parseDocuments(data []byte) ([]*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var docs []*yaml.Node
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, &doc)
+	}
+}
+
+// isEmptyDocument reports a document with nothing but comments, such as
+// the one between two "---" lines.
+func isEmptyDocument(doc *yaml.Node) bool {
+	if len(doc.Content) == 0 {
+		return true
+	}
+	n := doc.Content[0]
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// checkEnvelope checks that a document declares an App before its fields
+// are decoded as one: the field errors of some other kind of document would
+// only hide the real mistake.
+func checkEnvelope(file string, root *yaml.Node) (Problem, bool) {
+	if root.Kind != yaml.MappingNode {
+		return Problem{File: file, Line: root.Line, Message: fmt.Sprintf("a policy document must be a mapping with kind: %s, got %s", KindApp, nodeKind(root))}, false
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if k, v := root.Content[i], root.Content[i+1]; k.Value == "kind" {
+			if v.Kind != yaml.ScalarNode || v.Value != KindApp {
+				return Problem{File: file, Line: k.Line, Message: fmt.Sprintf("kind %q is not supported: want %s", v.Value, KindApp)}, false
+			}
+			return Problem{}, true
+		}
+	}
+	return Problem{File: file, Line: root.Line, Message: fmt.Sprintf("kind is required: add \"kind: %s\"", KindApp)}, false
+}
+
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "a mapping"
+}

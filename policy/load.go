@@ -1,0 +1,319 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// maxFileSize bounds a policy file; anything larger is a mistake (a log
+// written to the wrong place), not policy.
+const maxFileSize = 4 << 20
+
+// FileStatus is the state of one policy file, for the admin API and the
+// validate command.
+type FileStatus struct {
+	Path string `json:"path"`
+	// OK is true when the file's current content is valid and served.
+	OK bool `json:"ok"`
+	// Stale is true when the current content was rejected and the apps of
+	// an earlier, good version are served instead.
+	Stale bool `json:"stale,omitempty"`
+	// Problems are those of the current content; empty when OK.
+	Problems []Problem `json:"problems,omitempty"`
+	// LoadedAt is when the served version was read; zero if none is.
+	LoadedAt time.Time `json:"loadedAt,omitzero"`
+	// Apps are the names of the apps served from the file.
+	Apps []string `json:"apps"`
+}
+
+// LoadDir reads every policy file of dir once and assembles the apps of the
+// good ones. The error is for the directory itself (missing, unreadable);
+// problems with files are in their FileStatus, and a file with problems
+// contributes no apps. Conflicts between files are settled in name order:
+// the later file is rejected.
+//
+// Policy files are the *.yaml and *.yml files directly in dir. Hidden files
+// (".name", which covers editor swap and lock files) and subdirectories are
+// not read.
+func LoadDir(dir string) (*Model, []FileStatus, error) {
+	s := newDirState(dir, 0)
+	if _, err := s.reload(time.Now()); err != nil {
+		return nil, nil, err
+	}
+	return s.model, s.status(), nil
+}
+
+// Problems gathers the problems of every file.
+func Problems(statuses []FileStatus) []Problem {
+	var ps []Problem
+	for _, s := range statuses {
+		ps = append(ps, s.Problems...)
+	}
+	return ps
+}
+
+// isPolicyFile says which directory entries are policy files. Editors'
+// temporary files are hidden (".app.yaml.swp", ".#app.yaml") or end in
+// something else ("app.yaml~", "#app.yaml#"), so the suffix rule and the
+// leading '.' exclude them.
+func isPolicyFile(name string) bool {
+	if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "#") {
+		return false
+	}
+	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+}
+
+// listPolicyFiles returns the policy files of dir, sorted. A symbolic link
+// counts as what it points to, as Kubernetes mounts ConfigMap keys as
+// links; a dangling one is listed so that reading it reports the problem.
+func listPolicyFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("policy directory %s: %w", dir, err)
+	}
+	var paths []string
+	for _, e := range entries {
+		if !isPolicyFile(e.Name()) {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if e.Type()&os.ModeSymlink != 0 {
+			if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+				continue
+			}
+		} else if e.IsDir() {
+			continue
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
+}
+
+// readPolicyFile reads a regular file of at most maxFileSize bytes. It
+// does not open anything else: reading a FIFO would block the reload.
+func readPolicyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("larger than %d MiB", maxFileSize>>20)
+	}
+	return data, nil
+}
+
+// dirState is what is known of a policy directory: the last content read
+// of each file and the version of it that is served. LoadDir uses it once;
+// the Watcher keeps one and reloads it.
+type dirState struct {
+	dir string
+	// settle is how long a file that vanished or became empty while
+	// serving apps keeps serving them, in case it is being rewritten
+	// (truncate then write, or rename away then create). 0 disables it.
+	settle time.Duration
+	files  map[string]*fileState
+	model  *Model
+}
+
+type fileState struct {
+	hash     [sha256.Size]byte // of the content last read, or of the read error
+	current  *File             // the content last read, when it parsed; nil otherwise
+	readAt   time.Time         // when current was read
+	problems []Problem         // of the content last read
+	served   *File             // the version in the model; nil if none
+	loadedAt time.Time         // when served was read
+	gone     time.Time         // when the file was first seen missing or empty while serving apps
+}
+
+func newDirState(dir string, settle time.Duration) *dirState {
+	return &dirState{dir: dir, settle: settle, files: map[string]*fileState{}, model: &Model{}}
+}
+
+// reloadResult says what a reload did.
+type reloadResult struct {
+	rebuilt  bool          // some file changed, so the model was rebuilt
+	rejected []string      // files whose changed content was rejected
+	retry    time.Duration // reload again after this long (a file is settling); 0 for no need
+}
+
+// reload reads the directory again and rebuilds the model if any file's
+// content changed. It returns an error, and changes nothing, when the
+// directory cannot be listed.
+func (s *dirState) reload(now time.Time) (reloadResult, error) {
+	var res reloadResult
+	paths, err := listPolicyFiles(s.dir)
+	if err != nil {
+		return res, err
+	}
+	changed := map[string]bool{}
+	for _, path := range paths {
+		st := s.files[path]
+		if st == nil {
+			st = &fileState{}
+			s.files[path] = st
+		}
+		data, rerr := readPolicyFile(path)
+		if rerr == nil && len(data) == 0 && s.settling(st, now, &res) {
+			continue
+		}
+		st.gone = time.Time{}
+		h := sha256.Sum256(data)
+		if rerr != nil {
+			h = sha256.Sum256([]byte("read error: " + rerr.Error()))
+		}
+		if h == st.hash { // a new fileState has the zero hash, which no content has
+			continue
+		}
+		st.hash, st.readAt = h, now
+		changed[path] = true
+		if rerr != nil {
+			st.current, st.problems = nil, []Problem{{File: path, Message: "cannot read file: " + unwrapPathError(rerr)}}
+			continue
+		}
+		f, problems := ParseFile(path, data)
+		st.current, st.problems = &f, problems
+		if len(problems) > 0 {
+			st.current = nil
+		}
+	}
+	deleted := false
+	for path, st := range s.files {
+		if slices.Contains(paths, path) || s.settling(st, now, &res) {
+			continue
+		}
+		delete(s.files, path)
+		deleted = true
+	}
+	if len(changed) == 0 && !deleted {
+		return res, nil
+	}
+	res.rebuilt = true
+	s.rebuild()
+	for _, path := range paths {
+		if changed[path] && len(s.files[path].problems) > 0 {
+			res.rejected = append(res.rejected, path)
+		}
+	}
+	return res, nil
+}
+
+// settling reports whether a file that vanished or became empty should
+// keep serving its apps a little longer, and asks for a reload when that
+// time is up.
+func (s *dirState) settling(st *fileState, now time.Time, res *reloadResult) bool {
+	if s.settle <= 0 || st.served == nil || len(st.served.Apps) == 0 {
+		return false
+	}
+	if st.gone.IsZero() {
+		st.gone = now
+	}
+	left := s.settle - now.Sub(st.gone)
+	if left <= 0 {
+		return false
+	}
+	if res.retry == 0 || left < res.retry {
+		res.retry = left
+	}
+	return true
+}
+
+// rebuild decides which version of each file is served and builds the
+// model. Every file keeps its served version unless its current content
+// is good and fits beside what the other files serve: so a bad edit keeps
+// the last good version, and of two files that conflict, the one that
+// changed last is rejected. Good content that was rejected for a conflict
+// is tried again on every rebuild, so it is served once the other file
+// gives way.
+func (s *dirState) rebuild() {
+	paths := make([]string, 0, len(s.files))
+	for path := range s.files {
+		paths = append(paths, path)
+	}
+	slices.Sort(paths)
+
+	for _, path := range paths {
+		st := s.files[path]
+		if st.current == nil || st.current == st.served {
+			continue
+		}
+		// Try the new version against what every other file serves.
+		var others []File
+		for _, p := range paths {
+			if o := s.files[p]; p != path && o.served != nil {
+				others = append(others, *o.served)
+			}
+		}
+		_, problems := Assemble(append(others, *st.current))
+		if len(problems) > 0 {
+			st.problems = problems
+			continue
+		}
+		st.served, st.loadedAt, st.problems = st.current, st.readAt, nil
+	}
+
+	var served []File
+	for _, path := range paths {
+		if st := s.files[path]; st.served != nil {
+			served = append(served, *st.served)
+		}
+	}
+	// Each served version was checked against all the others, so this
+	// cannot reject anything.
+	s.model, _ = Assemble(served)
+}
+
+func (s *dirState) status() []FileStatus {
+	paths := make([]string, 0, len(s.files))
+	for path := range s.files {
+		paths = append(paths, path)
+	}
+	slices.Sort(paths)
+	statuses := make([]FileStatus, 0, len(paths))
+	for _, path := range paths {
+		st := s.files[path]
+		fs := FileStatus{
+			Path:     path,
+			OK:       len(st.problems) == 0,
+			Problems: slices.Clone(st.problems),
+			LoadedAt: st.loadedAt,
+			Apps:     []string{},
+		}
+		if st.served != nil {
+			for _, a := range st.served.Apps {
+				fs.Apps = append(fs.Apps, a.Name)
+			}
+			fs.Stale = !fs.OK
+		}
+		statuses = append(statuses, fs)
+	}
+	return statuses
+}
+
+// unwrapPathError drops the path from an *os.PathError, which the
+// problem names already.
+func unwrapPathError(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,18 @@
+package policy
+
+import (
+	"bytes"
+	_ "embed"
+)
+
+// schemaJSON is the JSON Schema of an App document, for editors
+// (yaml-language-server) and for tools that check policy before it reaches
+// shadowplane. Decoding is the authority: the schema cannot express every
+// rule (unknown variants, unreachable routes), and a test keeps its fields
+// in step with the structs.
+//
+//go:embed schema.json
+var schemaJSON []byte
+
+// Schema returns the JSON Schema (draft 2020-12) of a policy document.
+func Schema() []byte { return bytes.Clone(schemaJSON) }

@@ -1,0 +1,279 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Watcher defaults. The holdoff lets an editor finish a save (several
+// events) before one rebuild; the max delay keeps a stream of events from
+// putting the rebuild off for long; the rescan catches what fsnotify
+// misses (network filesystems, event queue overflow, a directory that was
+// replaced).
+const (
+	DefaultHoldoff  = 50 * time.Millisecond
+	DefaultMaxDelay = 500 * time.Millisecond
+	DefaultRescan   = 10 * time.Second
+)
+
+// WatcherOptions tunes a Watcher; zero fields take the defaults.
+type WatcherOptions struct {
+	// Holdoff is how long the directory must be quiet before a rebuild.
+	Holdoff time.Duration
+	// MaxDelay bounds how long events can put a rebuild off. It is also
+	// how long a file that vanishes or becomes empty while serving apps
+	// keeps serving them, in case it is being rewritten: a deletion takes
+	// effect after MaxDelay, not at once.
+	MaxDelay time.Duration
+	// Rescan is the period of a full rescan of the directory.
+	Rescan time.Duration
+	// Publish receives each new Model; see Run for when. Nil publishes
+	// nothing (Model still reports the latest).
+	Publish func(*Model)
+	// Logger logs reloads and rejected files; nil logs nothing.
+	Logger *slog.Logger
+}
+
+// WatcherStats are counters for metrics. Reloads and ReloadErrors only
+// grow; export them as counters, LastReloadDuration as a gauge.
+type WatcherStats struct {
+	// Reloads counts rebuilds of the model after file content changed,
+	// the first load included. Rescans that find nothing new are not
+	// counted.
+	Reloads uint64 `json:"reloads"`
+	// ReloadErrors counts reloads that rejected a changed file, and
+	// attempts that could not read the directory.
+	ReloadErrors uint64 `json:"reloadErrors"`
+	// LastReloadDuration is how long the last counted reload took.
+	LastReloadDuration time.Duration `json:"lastReloadDuration"`
+	// LastReload is when the last counted reload started.
+	LastReload time.Time `json:"lastReload"`
+	// DirError says why the directory could not be read at the last
+	// attempt; "" when it could. The last model is served meanwhile.
+	DirError string `json:"dirError,omitempty"`
+}
+
+// Watcher keeps a Model of a policy directory up to date. It keeps the
+// last good version of every file: a file that fails to decode or
+// validate, or whose apps conflict with another file's, is reported in
+// Status while its last good apps stay in the model; a deleted file
+// withdraws its apps.
+type Watcher struct {
+	dir  string
+	opts WatcherOptions
+	log  *slog.Logger
+
+	mu    sync.Mutex // guards state and stats
+	state *dirState
+	stats WatcherStats
+
+	running atomic.Bool
+}
+
+// NewWatcher loads dir once, so that Model is ready before Run starts. It
+// fails when dir cannot be read; files with problems are not an error
+// (see Status).
+func NewWatcher(dir string, opts WatcherOptions) (*Watcher, error) {
+	if opts.Holdoff <= 0 {
+		opts.Holdoff = DefaultHoldoff
+	}
+	if opts.MaxDelay <= 0 {
+		opts.MaxDelay = DefaultMaxDelay
+	}
+	if opts.MaxDelay < opts.Holdoff {
+		opts.MaxDelay = opts.Holdoff
+	}
+	if opts.Rescan <= 0 {
+		opts.Rescan = DefaultRescan
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir = filepath.Clean(dir)
+	w := &Watcher{dir: dir, opts: opts, log: log, state: newDirState(dir, opts.MaxDelay)}
+	if _, err := w.reload(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Model returns the latest model. It is never nil and must not be
+// modified.
+func (w *Watcher) Model() *Model {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.state.model
+}
+
+// Status returns the state of every policy file, sorted by path.
+func (w *Watcher) Status() []FileStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.state.status()
+}
+
+// Stats returns the reload counters.
+func (w *Watcher) Stats() WatcherStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
+}
+
+// Run watches the directory until ctx is done, then returns nil; it
+// returns an error only if the watch cannot be set up. Call it once.
+//
+// The publish contract: Run calls opts.Publish from its own goroutine,
+// never concurrently and never after it returns. The first call comes
+// right away with the current model (the one NewWatcher loaded, or newer);
+// after that, Publish is called only when a rebuild produced a model that
+// differs from the last one published. A slow Publish delays the next
+// rebuild, never drops it: events that arrive meanwhile are coalesced.
+func (w *Watcher) Run(ctx context.Context) error {
+	if !w.running.CompareAndSwap(false, true) {
+		return errors.New("policy: Watcher.Run called twice")
+	}
+	fsw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch policy directory %s: %w", w.dir, err)
+	}
+	defer fsw.Close()
+	watching := w.watch(fsw)
+
+	var published *Model
+	publish := func() {
+		m := w.Model()
+		if published != nil && reflect.DeepEqual(m, published) {
+			return
+		}
+		published = m
+		if w.opts.Publish != nil {
+			w.opts.Publish(m)
+		}
+	}
+
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer debounce.Stop()
+	defer settle.Stop()
+	rescan := time.NewTicker(w.opts.Rescan)
+	defer rescan.Stop()
+
+	var pending bool       // a debounced rebuild is scheduled
+	var deadline time.Time // and must happen by then
+	schedule := func() {
+		now := time.Now()
+		if !pending {
+			pending, deadline = true, now.Add(w.opts.MaxDelay)
+		}
+		debounce.Reset(min(w.opts.Holdoff, deadline.Sub(now)))
+	}
+	rebuild := func() {
+		pending = false
+		debounce.Stop()
+		res, err := w.reload()
+		if err != nil {
+			return
+		}
+		if res.retry > 0 {
+			settle.Reset(res.retry)
+		}
+		if res.rebuilt {
+			publish()
+		}
+	}
+
+	// Catch what changed between NewWatcher and the watch.
+	rebuild()
+	publish()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-fsw.Events:
+			if ev.Name == w.dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+				watching = false
+			}
+			// Any event may matter: Kubernetes updates a ConfigMap volume
+			// by swapping a hidden "..data" link, not the files. Unchanged
+			// content costs a read, not a rebuild.
+			schedule()
+		case err := <-fsw.Errors:
+			w.log.Warn("policy directory watch", "dir", w.dir, "error", err)
+			schedule()
+		case <-rescan.C:
+			if !watching {
+				watching = w.watch(fsw)
+			}
+			rebuild()
+		case <-debounce.C:
+			rebuild()
+		case <-settle.C:
+			rebuild()
+		}
+	}
+}
+
+// watch (re)starts the fsnotify watch, which is lost when the directory is
+// removed; the rescan retries it.
+func (w *Watcher) watch(fsw *fsnotify.Watcher) bool {
+	if err := fsw.Add(w.dir); err != nil {
+		w.log.Warn("cannot watch policy directory; relying on rescans", "dir", w.dir, "error", err)
+		return false
+	}
+	return true
+}
+
+// reload reloads the directory and keeps the counters.
+func (w *Watcher) reload() (reloadResult, error) {
+	start := time.Now()
+	w.mu.Lock()
+	res, err := w.state.reload(start)
+	if err != nil {
+		w.stats.ReloadErrors++
+		w.stats.DirError = err.Error()
+	} else {
+		w.stats.DirError = ""
+		if res.rebuilt {
+			w.stats.Reloads++
+			w.stats.LastReload = start
+			w.stats.LastReloadDuration = time.Since(start)
+			if len(res.rejected) > 0 {
+				w.stats.ReloadErrors++
+			}
+		}
+	}
+	var rejected []FileStatus
+	for _, s := range w.state.status() {
+		for _, path := range res.rejected {
+			if s.Path == path {
+				rejected = append(rejected, s)
+			}
+		}
+	}
+	apps := len(w.state.model.Apps)
+	w.mu.Unlock()
+
+	if err != nil {
+		w.log.Error("cannot read policy directory; serving the last model", "error", err)
+		return res, err
+	}
+	for _, s := range rejected {
+		w.log.Error("policy file rejected", "file", s.Path, "serving_last_good", s.Stale, "problems", JoinProblems(s.Problems).Error())
+	}
+	if res.rebuilt {
+		w.log.Info("policy reloaded", "dir", w.dir, "apps", apps, "rejected_files", len(rejected), "duration", time.Since(start))
+	}
+	return res, nil
+}

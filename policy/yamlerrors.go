@@ -1,0 +1,237 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// yaml.v3 reports problems as strings only. These patterns recognise the
+// ones a policy author meets, so they can be reworded with the field path
+// and what the field wants; anything else is passed on as yaml said it.
+var (
+	reSyntax       = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	reLine         = regexp.MustCompile(`^line (\d+): (.*)$`)
+	reUnknownField = regexp.MustCompile(`^field (.+) not found in type (\S+)$`)
+	reCannot       = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `(.*)`)? into (.+)$")
+	reDuplicateKey = regexp.MustCompile(`^mapping key (".*") already defined at line (\d+)$`)
+)
+
+// syntaxProblem turns a YAML syntax error into a problem at its line.
+func syntaxProblem(file string, data []byte, err error) Problem {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := reSyntax.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	if l := syntaxErrorLine(data); l > 0 {
+		line = l
+	}
+	return Problem{File: file, Line: line, Message: "invalid YAML: " + msg}
+}
+
+// syntaxErrorLine finds the line of a syntax error as the line after the
+// longest prefix of data, in whole lines, that still parses. yaml.v3
+// reports the line where the enclosing structure starts, often a line or
+// several before the mistake, and sometimes one line off; a user needs the
+// line to fix. Parsing every prefix costs O(lines²), so long files keep
+// yaml's line (0 here).
+func syntaxErrorLine(data []byte) int {
+	const maxLines = 2000
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > maxLines {
+		return 0
+	}
+	good, end := 0, 0
+	for k, l := range lines[:len(lines)-1] {
+		end += len(l)
+		if _, err := parseDocuments(data[:end]); err == nil {
+			good = k + 1
+		}
+	}
+	return good + 1
+}
+
+// decodeProblems rewrites the errors of a strict decode of one document.
+func decodeProblems(file string, err error, ix *lineIndex) []Problem {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) { // not expected: the document parsed before
+		return []Problem{{File: file, Line: ix.root, Message: err.Error()}}
+	}
+	problems := make([]Problem, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		problems = append(problems, typeProblem(file, e, ix))
+	}
+	return problems
+}
+
+func typeProblem(file, e string, ix *lineIndex) Problem {
+	m := reLine.FindStringSubmatch(e)
+	if m == nil {
+		return Problem{File: file, Line: ix.root, Message: e}
+	}
+	line, _ := strconv.Atoi(m[1])
+	p := Problem{File: file, Line: line, Message: m[2]}
+	if m := reUnknownField.FindStringSubmatch(p.Message); m != nil {
+		p.Message = unknownField(m[1], m[2], ix.keyAt(line, m[1]))
+	} else if m := reCannot.FindStringSubmatch(p.Message); m != nil {
+		p.Message = wrongType(m[1], m[2], m[3], ix.valueAt(line, m[1], m[2]))
+	} else if m := reDuplicateKey.FindStringSubmatch(p.Message); m != nil {
+		key, _ := strconv.Unquote(m[1])
+		p.Message = in(fmt.Sprintf("duplicate key %q (first at line %s)", key, m[2]), parentPath(ix.keyAt(line, key).path))
+	}
+	return p
+}
+
+// unknownField words an unknown key, suggesting the field that was
+// probably meant.
+func unknownField(name, goType string, at nodeEntry) string {
+	msg := in(fmt.Sprintf("unknown field %q", name), parentPath(at.path))
+	t, ok := modelStructs()[strings.TrimPrefix(goType, "*")]
+	if !ok {
+		return msg
+	}
+	var known []string
+	for _, f := range yamlFields(t) {
+		known = append(known, f.name)
+	}
+	if s := suggest(name, known); s != "" {
+		return msg + fmt.Sprintf("; did you mean %q?", s)
+	}
+	return msg + "; known fields: " + strings.Join(known, ", ")
+}
+
+// wrongType words a value of the wrong type: "routes[0].split[1].weight:
+// want a whole number from 0 to 4294967295, got -1".
+func wrongType(tag, short, goType string, at nodeEntry) string {
+	value := short
+	if at.value != nil {
+		value = at.value.Value // yaml.v3 cuts long values short
+	}
+	var got string
+	switch tag {
+	case "!!str":
+		got = strconv.Quote(value)
+	case "!!seq":
+		got = "a list"
+	case "!!map":
+		got = "a mapping"
+	case "!!null":
+		got = "nothing"
+	default:
+		got = value
+	}
+	msg := fmt.Sprintf("want %s, got %s", describeType(goType), got)
+	if at.path != "" {
+		return at.path + ": " + msg
+	}
+	return msg
+}
+
+func describeType(goType string) string {
+	goType = strings.TrimPrefix(goType, "*")
+	switch goType {
+	case "uint32":
+		return "a whole number from 0 to 4294967295"
+	case "int":
+		return "a whole number"
+	case "time.Duration":
+		return `a duration such as "250ms", "1.5s" or "2m"`
+	case "float64":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "string":
+		return "a string"
+	case "[]string":
+		return "a list of strings"
+	}
+	if strings.HasPrefix(goType, "[]") {
+		return "a list"
+	}
+	return "a mapping"
+}
+
+// in appends the place of a problem unless it is the document itself.
+func in(msg, path string) string {
+	if path == "" {
+		return msg
+	}
+	return msg + " in " + path
+}
+
+// keyAt finds the mapping key written on line.
+func (ix *lineIndex) keyAt(line int, key string) nodeEntry {
+	for _, e := range ix.entries {
+		if e.keyLine == line && e.key == key {
+			return e
+		}
+	}
+	return nodeEntry{}
+}
+
+// valueAt finds the value yaml.v3 complained about: on line, with the tag
+// it reported and a text that starts like the (possibly shortened) text it
+// quoted.
+func (ix *lineIndex) valueAt(line int, tag, short string) nodeEntry {
+	prefix := strings.TrimSuffix(short, "...")
+	for _, e := range ix.entries {
+		v := e.value
+		if v.Line != line {
+			continue
+		}
+		switch {
+		case tag == "!!seq" && v.Kind == yaml.SequenceNode,
+			tag == "!!map" && v.Kind == yaml.MappingNode,
+			v.Kind == yaml.ScalarNode && (v.Value == short || strings.HasPrefix(v.Value, prefix) && prefix != short):
+			return e
+		}
+	}
+	return nodeEntry{}
+}
+
+// suggest returns the known name closest to name when it is close enough
+// to be a typo or a different spelling (case, '_' or '-' for camelCase).
+func suggest(name string, known []string) string {
+	fold := func(s string) string {
+		return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
+	}
+	best, bestDist := "", 3
+	for _, k := range known {
+		if fold(k) == fold(name) {
+			return k
+		}
+		if d := editDistance(name, k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = slices.Min([]int{prev[j] + 1, cur[j-1] + 1, prev[j-1] + cost})
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,70 @@
+package xds
+
+import (
+	"sync"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/shadowplane/shadowplane/policy"
+)
+
+// Generation is one model as served: it groups nodes and builds each
+// group's snapshot the first time a node of that group asks, then keeps it.
+// Translation is per group, not per node, so ten thousand sidecars of one
+// cluster cost one translation.
+type Generation struct {
+	Model   *policy.Model
+	grouper *Grouper
+
+	mu    sync.Mutex
+	snaps map[GroupKey]*built
+}
+
+type built struct {
+	once sync.Once
+	snap *Snapshot
+	err  error
+}
+
+// NewGeneration prepares model for serving. model must be validated.
+func NewGeneration(model *policy.Model) *Generation {
+	return &Generation{Model: model, grouper: NewGrouper(model.Apps), snaps: map[GroupKey]*built{}}
+}
+
+// Key is the group of node under this generation's model.
+func (g *Generation) Key(node *core.Node) GroupKey { return g.grouper.Key(node) }
+
+// Keys lists the groups this model can produce (see Grouper.Keys).
+func (g *Generation) Keys() []GroupKey { return g.grouper.Keys() }
+
+// Snapshot returns the group's snapshot, translating it on first use.
+// Concurrent callers for one group wait for a single translation.
+func (g *Generation) Snapshot(key GroupKey) (*Snapshot, error) {
+	g.mu.Lock()
+	b, ok := g.snaps[key]
+	if !ok {
+		b = &built{}
+		g.snaps[key] = b
+	}
+	g.mu.Unlock()
+	b.once.Do(func() {
+		res, err := Translate(AppsFor(g.Model.Apps, key), key.Kind)
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.snap, b.err = NewSnapshot(res)
+	})
+	return b.snap, b.err
+}
+
+// Groups returns the groups built so far.
+func (g *Generation) Groups() []GroupKey {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]GroupKey, 0, len(g.snaps))
+	for k := range g.snaps {
+		out = append(out, k)
+	}
+	return out
+}

@@ -1,0 +1,282 @@
+// Package server serves shadowplane's snapshots over ADS. It plugs a cache
+// of its own into go-control-plane's state-of-the-world and delta servers,
+// which keep handling the protocol (streams, nonces, subscriptions), and it
+// tracks every connected proxy from the server's callbacks.
+package server
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/shadowplane/shadowplane/xds"
+)
+
+// sentVersionKey stands in the map of returned resources of a wildcard
+// response in place of one entry per resource: the server keeps that map
+// per stream, and a wildcard client's versions are those of the snapshot
+// anyway. The key cannot be a resource name, which never contains a NUL.
+const sentVersionKey = "\x00version"
+
+// Cache is a go-control-plane cache.Cache over xds.Generation: it answers
+// each watch from the snapshot of the node's group under the current model.
+//
+// It differs from go-control-plane's SnapshotCache on purpose:
+//   - a NACKed version is not sent again (SnapshotCache resends it in a
+//     tight loop); the watch waits for the next change and the proxy keeps
+//     its last good configuration;
+//   - a client that subscribes to some names of a type is answered with
+//     those (SnapshotCache in ADS mode never answers it);
+//   - versions are per type and per subset, so a route change pushes routes
+//     only;
+//   - SetGeneration translates new groups before it takes the lock and
+//     answers watches in PushOrder, so every stream sees make-before-break.
+type Cache struct {
+	onError func(key xds.GroupKey, err error)
+
+	mu      sync.Mutex
+	gen     *xds.Generation
+	watches map[string]map[*watch]struct{}
+	deltas  map[string]map[*deltaWatch]struct{}
+	pushes  func(typeURL string, n int)
+}
+
+type watch struct {
+	req *cache.Request
+	sub cache.Subscription
+	ch  chan cache.Response
+}
+
+type deltaWatch struct {
+	req *cache.DeltaRequest
+	sub cache.Subscription
+	ch  chan cache.DeltaResponse
+}
+
+var _ cache.Cache = (*Cache)(nil)
+
+// CacheOptions are optional hooks of a Cache.
+type CacheOptions struct {
+	// OnSnapshotError is told when a group's snapshot cannot be built; its
+	// proxies keep what they have.
+	OnSnapshotError func(key xds.GroupKey, err error)
+	// OnPush is told how many responses of a type a change answered.
+	OnPush func(typeURL string, n int)
+}
+
+// NewCache returns a cache that answers nothing until SetGeneration.
+func NewCache(opts CacheOptions) *Cache {
+	c := &Cache{
+		onError: opts.OnSnapshotError,
+		pushes:  opts.OnPush,
+		watches: map[string]map[*watch]struct{}{},
+		deltas:  map[string]map[*deltaWatch]struct{}{},
+	}
+	if c.onError == nil {
+		c.onError = func(xds.GroupKey, error) {}
+	}
+	if c.pushes == nil {
+		c.pushes = func(string, int) {}
+	}
+	for _, t := range xds.PushOrder {
+		c.watches[t] = map[*watch]struct{}{}
+		c.deltas[t] = map[*deltaWatch]struct{}{}
+	}
+	return c
+}
+
+// SetGeneration makes gen the served model. It first builds the snapshot
+// of every group that has a watch open; if one fails, nothing changes and
+// the error is returned. Then it answers every watch whose response
+// changed, type by type in PushOrder.
+func (c *Cache) SetGeneration(gen *xds.Generation) error {
+	c.mu.Lock()
+	var nodes []*core.Node
+	for _, t := range xds.PushOrder {
+		for w := range c.watches[t] {
+			nodes = append(nodes, w.req.GetNode())
+		}
+		for w := range c.deltas[t] {
+			nodes = append(nodes, w.req.GetNode())
+		}
+	}
+	c.mu.Unlock()
+
+	// Translate outside the lock: ACKs keep flowing meanwhile.
+	seen := map[xds.GroupKey]bool{}
+	var errs []error
+	for _, n := range nodes {
+		key := gen.Key(n)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if _, err := gen.Snapshot(key); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen = gen
+	for _, t := range xds.PushOrder {
+		n := 0
+		for w := range c.watches[t] {
+			if resp := c.respond(w); resp != nil {
+				w.ch <- resp
+				delete(c.watches[t], w)
+				n++
+			}
+		}
+		for w := range c.deltas[t] {
+			if resp := c.respondDelta(w); resp != nil {
+				w.ch <- resp
+				delete(c.deltas[t], w)
+				n++
+			}
+		}
+		if n > 0 {
+			c.pushes(t, n)
+		}
+	}
+	return nil
+}
+
+// Generation returns the served generation; nil before the first.
+func (c *Cache) Generation() *xds.Generation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// CreateWatch answers a state-of-the-world request at once when the client
+// lacks the current version, and otherwise holds it until a change.
+// Channels are buffered by the server (one slot per type), and a watch is
+// answered at most once, so sending under the lock never blocks.
+func (c *Cache) CreateWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
+	w := &watch{req: req, sub: sub, ch: ch}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	set, ok := c.watches[req.GetTypeUrl()]
+	if !ok {
+		// A type shadowplane does not serve (secrets, say): hold it forever.
+		return func() {}, nil
+	}
+	if resp := c.respond(w); resp != nil {
+		ch <- resp
+		c.pushes(req.GetTypeUrl(), 1)
+		return func() {}, nil
+	}
+	set[w] = struct{}{}
+	return func() {
+		c.mu.Lock()
+		delete(set, w)
+		c.mu.Unlock()
+	}, nil
+}
+
+// respond builds w's response from the current snapshot, or returns nil
+// when the client already has it or has just rejected it. Called with c.mu.
+func (c *Cache) respond(w *watch) cache.Response {
+	ts := c.typeSnapshot(w.req.GetNode(), w.req.GetTypeUrl())
+	if ts == nil {
+		return nil
+	}
+	r := &response{req: w.req}
+	if w.sub.IsWildcard() {
+		r.version = ts.Version
+		r.resources = ts.All()
+		r.returned = map[string]string{sentVersionKey: ts.Version}
+	} else {
+		s := ts.Subset(w.sub.SubscribedResources())
+		r.version = s.Version
+		r.resources = s.Resources
+		// The server edits this map when the subscription shrinks: copy.
+		r.returned = make(map[string]string, len(s.Versions))
+		for k, v := range s.Versions {
+			r.returned[k] = v
+		}
+	}
+	if r.version == w.req.GetVersionInfo() {
+		return nil
+	}
+	if w.req.GetErrorDetail() != nil && r.version == sentVersion(w.sub) {
+		// The client rejected exactly this; it keeps its last good
+		// configuration and hears from us again when something changes.
+		return nil
+	}
+	return r
+}
+
+// sentVersion is the version of the last response sent on a subscription.
+func sentVersion(sub cache.Subscription) string {
+	returned := sub.ReturnedResources()
+	if v, ok := returned[sentVersionKey]; ok {
+		return v
+	}
+	return xds.VersionOf(returned)
+}
+
+// typeSnapshot is the node's snapshot of one type, or nil when there is
+// none to serve yet. Called with c.mu.
+func (c *Cache) typeSnapshot(node *core.Node, typeURL string) *xds.TypeSnapshot {
+	if c.gen == nil {
+		return nil
+	}
+	key := c.gen.Key(node)
+	snap, err := c.gen.Snapshot(key)
+	if err != nil {
+		c.onError(key, err)
+		return nil
+	}
+	return snap.Type(typeURL)
+}
+
+// SnapshotFor returns the snapshot node is served under the current model.
+func (c *Cache) SnapshotFor(node *core.Node) (*xds.Snapshot, xds.GroupKey, error) {
+	gen := c.Generation()
+	if gen == nil {
+		return nil, xds.GroupKey{}, errors.New("no policy loaded yet")
+	}
+	key := gen.Key(node)
+	snap, err := gen.Snapshot(key)
+	return snap, key, err
+}
+
+// Fetch is the REST variant of xDS, which shadowplane does not serve.
+func (c *Cache) Fetch(context.Context, *cache.Request) (cache.Response, error) {
+	return nil, errors.New("shadowplane serves xDS over gRPC streams only")
+}
+
+// response is a state-of-the-world response. Its resources are shared by
+// every stream of the group; GetDiscoveryResponse returns a fresh message
+// because the server writes the nonce into it.
+type response struct {
+	req       *cache.Request
+	version   string
+	resources []*anypb.Any
+	returned  map[string]string
+}
+
+var _ cache.Response = (*response)(nil)
+
+func (r *response) GetDiscoveryResponse() (*discovery.DiscoveryResponse, error) {
+	return &discovery.DiscoveryResponse{
+		VersionInfo: r.version,
+		Resources:   r.resources,
+		TypeUrl:     r.req.GetTypeUrl(),
+	}, nil
+}
+func (r *response) GetRequest() *discovery.DiscoveryRequest { return r.req }
+func (r *response) GetVersion() (string, error)             { return r.version, nil }
+func (r *response) GetResponseVersion() string              { return r.version }
+func (r *response) GetReturnedResources() map[string]string { return r.returned }
+func (r *response) GetContext() context.Context             { return context.Background() }

@@ -1,0 +1,105 @@
+package server
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/test/grpcxds"
+	"github.com/shadowplane/shadowplane/xds"
+)
+
+func greeter(v1, v2 *grpcxds.Backend, w1, w2 uint32) *policy.Model {
+	return &policy.Model{Apps: []policy.App{{
+		Kind: policy.KindApp, Name: "greeter", Hosts: []string{"greeter.test"},
+		Variants: []policy.Variant{
+			{Name: "v1", Endpoints: []string{v1.Addr}},
+			{Name: "v2", Endpoints: []string{v2.Addr}},
+		},
+		Routes: []policy.Route{{
+			Name:  "all",
+			Split: []policy.Backend{{Variant: "v1", Weight: u32(w1)}, {Variant: "v2", Weight: u32(w2)}},
+		}},
+	}}}
+}
+
+// TestGRPCClientNackIsVisibleAndNotResent serves a real gRPC-Go xDS client
+// a route it rejects — weights that sum to zero, which policy validation
+// would refuse, so the model is handed to the cache directly — and checks
+// that the NACK and its error text are recorded, that the route is not sent
+// again, and that the client keeps routing on its last good configuration.
+func TestGRPCClientNackIsVisibleAndNotResent(t *testing.T) {
+	v1, v2 := grpcxds.StartBackend(t, "v1"), grpcxds.StartBackend(t, "v2")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCache(CacheOptions{})
+	if err := c.SetGeneration(xds.NewGeneration(greeter(v1, v2, 100, 0))); err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(c, nil)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go New(ctx, c, reg, Options{}).Serve(ctx, lis)
+
+	client := grpcxds.Dial(t, lis.Addr().String(), "grpc-nack", "clients", "greeter.test")
+	if v, err := client.Call(ctx); err != nil || v != "v1" {
+		t.Fatalf("first call = %q, %v; want v1", v, err)
+	}
+
+	if err := c.SetGeneration(xds.NewGeneration(greeter(v1, v2, 0, 0))); err != nil {
+		t.Fatal(err)
+	}
+	route := func() *TypeStatus {
+		for _, p := range reg.Proxies() {
+			if p.NodeID == "grpc-nack" {
+				return p.Types["RouteConfiguration"]
+			}
+		}
+		return nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for route() == nil || route().LastNack == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no NACK recorded; route status %+v", route())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	nacked := route()
+	if !strings.Contains(nacked.LastNack.Error, "weight") {
+		t.Errorf("NACK error %q does not say what was wrong", nacked.LastNack.Error)
+	}
+	if nacked.AckedVersion == nacked.LastNack.Version {
+		t.Errorf("rejected version %s recorded as ACKed", nacked.AckedVersion)
+	}
+
+	// No resend storm: over a second, the rejected route is not sent again.
+	time.Sleep(time.Second)
+	if after := route(); after.Pushes != nacked.Pushes {
+		t.Fatalf("route pushed %d more times after the NACK", after.Pushes-nacked.Pushes)
+	}
+	// The client kept its last good route.
+	if v, err := client.Call(ctx); err != nil || v != "v1" {
+		t.Fatalf("call after NACK = %q, %v; want v1 from the last good config", v, err)
+	}
+
+	// A good change goes through again.
+	if err := c.SetGeneration(xds.NewGeneration(greeter(v1, v2, 0, 100))); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		v, err := client.Call(ctx)
+		if err == nil && v == "v2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a good change, calls still answer %q, %v", v, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the xDS server's Prometheus metrics. It implements
+// ProxyObserver for the registry and gives the cache its push counter.
+type Metrics struct {
+	connected      *prometheus.GaugeVec
+	pushes         *prometheus.CounterVec
+	acks           *prometheus.CounterVec
+	nacks          *prometheus.CounterVec
+	snapshotErrors prometheus.Counter
+}
+
+var _ ProxyObserver = (*Metrics)(nil)
+
+// NewMetrics registers the metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "shadowplane_xds_connected_proxies",
+			Help: "xDS streams open, by client kind (envoy, grpc) and protocol (sotw, delta).",
+		}, []string{"kind", "protocol"}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shadowplane_xds_pushes_total",
+			Help: "xDS responses sent, by resource type.",
+		}, []string{"type"}),
+		acks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shadowplane_xds_acks_total",
+			Help: "xDS responses accepted by proxies, by resource type.",
+		}, []string{"type"}),
+		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shadowplane_xds_nacks_total",
+			Help: "xDS responses rejected by proxies, by resource type. See /api/v1/proxies for the error text.",
+		}, []string{"type"}),
+		snapshotErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shadowplane_xds_snapshot_errors_total",
+			Help: "Snapshots that failed to build or validate; the previous configuration kept being served.",
+		}),
+	}
+	reg.MustRegister(m.connected, m.pushes, m.acks, m.nacks, m.snapshotErrors)
+	return m
+}
+
+func protocol(delta bool) string {
+	if delta {
+		return "delta"
+	}
+	return "sotw"
+}
+
+func shortType(typeURL string) string { return typeURL[strings.LastIndex(typeURL, ".")+1:] }
+
+func (m *Metrics) Connected(kind string, delta bool) {
+	m.connected.WithLabelValues(kind, protocol(delta)).Inc()
+}
+func (m *Metrics) Disconnected(kind string, delta bool) {
+	m.connected.WithLabelValues(kind, protocol(delta)).Dec()
+}
+func (m *Metrics) Acked(typeURL string)  { m.acks.WithLabelValues(shortType(typeURL)).Inc() }
+func (m *Metrics) Nacked(typeURL string) { m.nacks.WithLabelValues(shortType(typeURL)).Inc() }
+
+// Pushed counts n responses of a type; pass it as CacheOptions.OnPush.
+func (m *Metrics) Pushed(typeURL string, n int) {
+	m.pushes.WithLabelValues(shortType(typeURL)).Add(float64(n))
+}
+
+// SnapshotError counts a failed snapshot.
+func (m *Metrics) SnapshotError() { m.snapshotErrors.Inc() }

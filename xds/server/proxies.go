@@ -1,0 +1,243 @@
+package server
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+
+	"github.com/shadowplane/shadowplane/xds"
+)
+
+// Proxy is what shadowplane knows of one connected xDS stream.
+type Proxy struct {
+	StreamID    int64                  `json:"streamId"`
+	NodeID      string                 `json:"nodeId"`
+	Cluster     string                 `json:"cluster"`
+	UserAgent   string                 `json:"userAgent"`
+	Kind        string                 `json:"kind"`
+	Group       string                 `json:"group"`
+	Protocol    string                 `json:"protocol"`
+	ConnectedAt time.Time              `json:"connectedAt"`
+	Types       map[string]*TypeStatus `json:"types"`
+}
+
+// TypeStatus is the exchange of one resource type with a proxy.
+type TypeStatus struct {
+	SentVersion  string    `json:"sentVersion,omitempty"`
+	SentNonce    string    `json:"sentNonce,omitempty"`
+	SentAt       time.Time `json:"sentAt,omitzero"`
+	AckedVersion string    `json:"ackedVersion,omitempty"`
+	AckedAt      time.Time `json:"ackedAt,omitzero"`
+	Pushes       int       `json:"pushes"`
+	// LastNack is the most recent rejection; it stays visible after later
+	// ACKs so that an operator can see what went wrong.
+	LastNack *Nack `json:"lastNack,omitempty"`
+	// Nacks counts rejections over the stream's life.
+	Nacks int `json:"nacks"`
+}
+
+// Nack is one rejection by a proxy.
+type Nack struct {
+	Version string    `json:"version"`
+	Nonce   string    `json:"nonce"`
+	Error   string    `json:"error"`
+	At      time.Time `json:"at"`
+}
+
+// ProxyObserver is told of protocol events, for metrics. Methods are
+// called with no lock held, from the stream's goroutine.
+type ProxyObserver interface {
+	Connected(kind string, delta bool)
+	Disconnected(kind string, delta bool)
+	Acked(typeURL string)
+	Nacked(typeURL string)
+}
+
+// Registry tracks every stream from the go-control-plane server callbacks:
+// who is connected, what each was sent, what it ACKed and what it
+// rejected, with the error text.
+type Registry struct {
+	cache    *Cache
+	observer ProxyObserver
+	now      func() time.Time
+
+	mu      sync.Mutex
+	streams map[int64]*Proxy
+}
+
+// NewRegistry tracks proxies of cache's streams. observer may be nil.
+func NewRegistry(c *Cache, observer ProxyObserver) *Registry {
+	return &Registry{cache: c, observer: observer, now: time.Now, streams: map[int64]*Proxy{}}
+}
+
+// Proxies returns a copy of every connected proxy, sorted by node id.
+func (r *Registry) Proxies() []Proxy {
+	gen := r.cache.Generation()
+	r.mu.Lock()
+	out := make([]Proxy, 0, len(r.streams))
+	for _, p := range r.streams {
+		cp := *p
+		if gen != nil && p.Kind != "" {
+			// The group follows the model, which may have changed since
+			// the proxy connected.
+			cp.Group = gen.Key(p.node()).String()
+		}
+		cp.Types = make(map[string]*TypeStatus, len(p.Types))
+		for k, v := range p.Types {
+			ts := *v
+			if v.LastNack != nil {
+				n := *v.LastNack
+				ts.LastNack = &n
+			}
+			cp.Types[k] = &ts
+		}
+		out = append(out, cp)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].NodeID != out[j].NodeID {
+			return out[i].NodeID < out[j].NodeID
+		}
+		return out[i].StreamID < out[j].StreamID
+	})
+	return out
+}
+
+// Node returns the node of a connected proxy by id.
+func (r *Registry) Node(id string) (*core.Node, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.streams {
+		if p.NodeID == id {
+			return p.node(), true
+		}
+	}
+	return nil, false
+}
+
+// Callbacks returns the go-control-plane callbacks that feed the registry.
+func (r *Registry) Callbacks() serverv3.Callbacks {
+	return serverv3.CallbackFuncs{
+		StreamOpenFunc: func(_ context.Context, id int64, _ string) error {
+			r.open(id, "sotw")
+			return nil
+		},
+		StreamClosedFunc: func(id int64, _ *core.Node) { r.close(id) },
+		StreamRequestFunc: func(id int64, req *discovery.DiscoveryRequest) error {
+			r.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+			return nil
+		},
+		StreamResponseFunc: func(_ context.Context, id int64, req *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
+			r.sent(id, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce())
+		},
+		DeltaStreamOpenFunc: func(_ context.Context, id int64, _ string) error {
+			r.open(id, "delta")
+			return nil
+		},
+		DeltaStreamClosedFunc: func(id int64, _ *core.Node) { r.close(id) },
+		StreamDeltaRequestFunc: func(id int64, req *discovery.DeltaDiscoveryRequest) error {
+			// A delta ACK carries no version; the registry fills in the
+			// version it sent with that nonce.
+			r.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+			return nil
+		},
+		StreamDeltaResponseFunc: func(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
+			r.sent(id, resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce())
+		},
+	}
+}
+
+func (r *Registry) open(id int64, protocol string) {
+	r.mu.Lock()
+	r.streams[id] = &Proxy{StreamID: id, Protocol: protocol, ConnectedAt: r.now(), Types: map[string]*TypeStatus{}}
+	r.mu.Unlock()
+}
+
+func (r *Registry) close(id int64) {
+	r.mu.Lock()
+	p, ok := r.streams[id]
+	delete(r.streams, id)
+	r.mu.Unlock()
+	if ok && p.Kind != "" && r.observer != nil {
+		r.observer.Disconnected(p.Kind, p.Protocol == "delta")
+	}
+}
+
+func (r *Registry) request(id int64, node *core.Node, typeURL, nonce, version, errText string, nack bool) {
+	var connected, acked, nacked bool
+	var p *Proxy
+	r.mu.Lock()
+	p, ok := r.streams[id]
+	if !ok {
+		r.mu.Unlock()
+		return
+	}
+	if node != nil && p.Kind == "" {
+		p.NodeID, p.Cluster, p.UserAgent = node.GetId(), node.GetCluster(), node.GetUserAgentName()
+		p.Kind = xds.KindOf(node).String()
+		connected = true
+	}
+	ts := p.typeStatus(typeURL)
+	// Only an answer to the latest response counts; the server ignores
+	// stale nonces too.
+	if nonce != "" && nonce == ts.SentNonce {
+		if nack {
+			ts.Nacks++
+			ts.LastNack = &Nack{Version: ts.SentVersion, Nonce: nonce, Error: errText, At: r.now()}
+			nacked = true
+		} else {
+			if version == "" {
+				version = ts.SentVersion
+			}
+			ts.AckedVersion, ts.AckedAt = version, r.now()
+			acked = true
+		}
+	}
+	kind, delta := p.Kind, p.Protocol == "delta"
+	r.mu.Unlock()
+
+	if r.observer == nil {
+		return
+	}
+	if connected {
+		r.observer.Connected(kind, delta)
+	}
+	if acked {
+		r.observer.Acked(typeURL)
+	}
+	if nacked {
+		r.observer.Nacked(typeURL)
+	}
+}
+
+func (r *Registry) sent(id int64, typeURL, version, nonce string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.streams[id]
+	if !ok {
+		return
+	}
+	ts := p.typeStatus(typeURL)
+	ts.SentVersion, ts.SentNonce, ts.SentAt = version, nonce, r.now()
+	ts.Pushes++
+}
+
+func (p *Proxy) typeStatus(typeURL string) *TypeStatus {
+	short := shortType(typeURL)
+	ts, ok := p.Types[short]
+	if !ok {
+		ts = &TypeStatus{}
+		p.Types[short] = ts
+	}
+	return ts
+}
+
+// node is the part of the proxy's xDS node that grouping looks at.
+func (p *Proxy) node() *core.Node {
+	return &core.Node{Id: p.NodeID, Cluster: p.Cluster, UserAgentName: p.UserAgent}
+}

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+)
+
+// Options tune the gRPC server.
+type Options struct {
+	// KeepaliveTime is how often an idle connection is pinged; a proxy
+	// that does not answer within KeepaliveTimeout is dropped, so its
+	// watches and registry entry go with it. Defaults: 30 s and 5 s.
+	KeepaliveTime    time.Duration
+	KeepaliveTimeout time.Duration
+	// MaxConcurrentStreams bounds the streams of one connection, so a
+	// client that opens streams without limit hits a limit, not the
+	// server's memory. Default 100: an Envoy needs one.
+	MaxConcurrentStreams uint32
+}
+
+func (o Options) withDefaults() Options {
+	if o.KeepaliveTime == 0 {
+		o.KeepaliveTime = 30 * time.Second
+	}
+	if o.KeepaliveTimeout == 0 {
+		o.KeepaliveTimeout = 5 * time.Second
+	}
+	if o.MaxConcurrentStreams == 0 {
+		o.MaxConcurrentStreams = 100
+	}
+	return o
+}
+
+// Server is the ADS gRPC server, state-of-the-world and delta.
+type Server struct {
+	grpc *grpc.Server
+}
+
+// New builds a server over cache whose streams feed registry.
+func New(ctx context.Context, cache *Cache, registry *Registry, opts Options) *Server {
+	opts = opts.withDefaults()
+	gs := grpc.NewServer(
+		grpc.MaxConcurrentStreams(opts.MaxConcurrentStreams),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: opts.KeepaliveTime, Timeout: opts.KeepaliveTimeout}),
+		// Envoy pings as often as its bootstrap says (30 s in ours);
+		// allow that, and pings on idle connections.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	// Ordered ADS multiplexes all types of a stream through one channel,
+	// which keeps the PushOrder the cache answers watches in.
+	xs := serverv3.NewServer(ctx, cache, registry.Callbacks(), sotw.WithOrderedADS())
+	discovery.RegisterAggregatedDiscoveryServiceServer(gs, xs)
+	return &Server{grpc: gs}
+}
+
+// Serve serves on lis until ctx is done. Streams are then closed at once
+// (a graceful stop would wait for streams that never end); proxies keep
+// their configuration and reconnect.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.grpc.Stop()
+		case <-done:
+		}
+	}()
+	err := s.grpc.Serve(lis)
+	close(done)
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}

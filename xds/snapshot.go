@@ -1,0 +1,203 @@
+package xds
+
+import (
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strings"
+	"sync"
+
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// PushOrder is the order in which a change reaches a client, make before
+// break: clusters first, so that anything a route names already exists; then
+// their endpoints, because a cluster warms until its endpoints arrive;
+// listeners before their routes, because a listener warms until its routes
+// arrive; runtime last, since it only tunes routes.
+var PushOrder = []string{
+	resourcev3.ClusterType,
+	resourcev3.EndpointType,
+	resourcev3.ListenerType,
+	resourcev3.RouteType,
+	resourcev3.RuntimeType,
+}
+
+// Snapshot is one group's resources, each marshalled once and versioned by
+// the hash of its bytes. A type's version is the hash of its resources'
+// names and versions, so an unchanged model yields identical versions and a
+// route change leaves the cluster version alone. Snapshots are immutable and
+// shared by every stream of the group.
+type Snapshot struct {
+	// Version identifies the whole snapshot, for logs and the admin API.
+	Version string
+	// Resources are the protos the snapshot was built from.
+	Resources *Resources
+	types     map[string]*TypeSnapshot
+}
+
+// TypeSnapshot is a snapshot's resources of one type.
+type TypeSnapshot struct {
+	TypeURL string
+	// Version is the version of the full set, what a wildcard client ACKs.
+	Version string
+	// Names are the resource names, sorted.
+	Names []string
+	Items map[string]*Item
+	all   []*anypb.Any
+
+	mu     sync.Mutex
+	subset map[string]*Subset
+}
+
+// Item is one marshalled resource.
+type Item struct {
+	Name    string
+	Version string
+	Any     *anypb.Any
+	// Delta is the item as a delta xDS resource.
+	Delta *discovery.Resource
+}
+
+// NewSnapshot validates and marshals res. A Resources that fails
+// validation never becomes a snapshot.
+func NewSnapshot(res *Resources) (*Snapshot, error) {
+	if err := res.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Snapshot{Resources: res, types: map[string]*TypeSnapshot{}}
+	byType := map[string][]proto.Message{}
+	for _, m := range res.All() {
+		url := resourcev3.APITypePrefix + string(proto.MessageName(m))
+		byType[url] = append(byType[url], m)
+	}
+	h := fnv.New64a()
+	for _, url := range PushOrder {
+		ts, err := newTypeSnapshot(url, byType[url])
+		if err != nil {
+			return nil, err
+		}
+		s.types[url] = ts
+		fmt.Fprintf(h, "%s=%s;", url, ts.Version)
+	}
+	s.Version = hex.EncodeToString(h.Sum(nil))
+	return s, nil
+}
+
+func newTypeSnapshot(url string, msgs []proto.Message) (*TypeSnapshot, error) {
+	ts := &TypeSnapshot{TypeURL: url, Items: make(map[string]*Item, len(msgs)), subset: map[string]*Subset{}}
+	opts := proto.MarshalOptions{Deterministic: true}
+	for _, m := range msgs {
+		b, err := opts.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("marshal %s: %w", url, err)
+		}
+		name := resourceName(m)
+		if _, dup := ts.Items[name]; dup {
+			return nil, fmt.Errorf("%s: two resources named %q", url, name)
+		}
+		a := &anypb.Any{TypeUrl: url, Value: b}
+		v := hashBytes(b)
+		ts.Items[name] = &Item{Name: name, Version: v, Any: a, Delta: &discovery.Resource{Name: name, Version: v, Resource: a}}
+		ts.Names = append(ts.Names, name)
+	}
+	sort.Strings(ts.Names)
+	for _, n := range ts.Names {
+		ts.all = append(ts.all, ts.Items[n].Any)
+	}
+	ts.Version = ts.versionOf(ts.Names)
+	return ts, nil
+}
+
+// Type returns the resources of one type URL; nil for a type the snapshot
+// does not serve.
+func (s *Snapshot) Type(url string) *TypeSnapshot { return s.types[url] }
+
+// All returns every resource of the type, sorted by name.
+func (ts *TypeSnapshot) All() []*anypb.Any { return ts.all }
+
+// Subset is the part of a type a client subscribed to by name.
+type Subset struct {
+	Version   string
+	Resources []*anypb.Any
+	// Versions maps each returned name to its resource version.
+	Versions map[string]string
+}
+
+// Subset returns the resources among names that exist, with a version of
+// their own: a change to a resource the client did not ask for does not
+// change what it is sent. Results are memoised, since many clients ask for
+// the same names.
+func (ts *TypeSnapshot) Subset(names map[string]struct{}) *Subset {
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		if _, ok := ts.Items[n]; ok {
+			sorted = append(sorted, n)
+		}
+	}
+	sort.Strings(sorted)
+	key := strings.Join(sorted, "\x00")
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if sub, ok := ts.subset[key]; ok {
+		return sub
+	}
+	sub := &Subset{Version: ts.versionOf(sorted), Versions: make(map[string]string, len(sorted))}
+	for _, n := range sorted {
+		it := ts.Items[n]
+		sub.Resources = append(sub.Resources, it.Any)
+		sub.Versions[n] = it.Version
+	}
+	ts.subset[key] = sub
+	return sub
+}
+
+// VersionOf is the version of a set of resources given by name and
+// version: the same function versions full sets and subsets, so a client's
+// last response can be re-versioned from what it was sent.
+func VersionOf(versions map[string]string) string {
+	names := make([]string, 0, len(versions))
+	for n := range versions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := fnv.New64a()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%s\x00", n, versions[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (ts *TypeSnapshot) versionOf(sortedNames []string) string {
+	h := fnv.New64a()
+	for _, n := range sortedNames {
+		fmt.Fprintf(h, "%s\x00%s\x00", n, ts.Items[n].Version)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func hashBytes(b []byte) string {
+	h := fnv.New64a()
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+type named interface{ GetName() string }
+
+type clusterNamed interface{ GetClusterName() string }
+
+// resourceName is the xDS name of a resource: its name, or for endpoint
+// assignments the cluster they belong to.
+func resourceName(m proto.Message) string {
+	switch r := m.(type) {
+	case clusterNamed:
+		return r.GetClusterName()
+	case named:
+		return r.GetName()
+	}
+	return ""
+}

@@ -1,0 +1,175 @@
+// Package xds translates shadowplane's policy model into Envoy xDS
+// resources and versioned snapshots. Everything here is pure: the same model
+// gives the same resources, byte for byte, and nothing does I/O. The ADS
+// server that serves the snapshots lives in xds/server.
+package xds
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	runtime "github.com/envoyproxy/go-control-plane/envoy/service/runtime/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shadowplane/shadowplane/policy"
+)
+
+// Resources is one proxy group's complete configuration, each list sorted
+// by resource name.
+type Resources struct {
+	Listeners []*listener.Listener
+	Routes    []*route.RouteConfiguration
+	Clusters  []*cluster.Cluster
+	Endpoints []*endpoint.ClusterLoadAssignment
+	// Runtimes holds the RTDS layer; empty for proxyless gRPC clients, which
+	// do not read runtime.
+	Runtimes []*runtime.Runtime
+
+	// validated is set once Validate passed, so NewSnapshot does not pay
+	// for it twice.
+	validated bool
+}
+
+// Translate builds the resources a client of the given kind receives for
+// apps. apps must be a validated model's apps (policy.Validate); an error
+// here means a bug or a model that skipped validation, and the caller keeps
+// serving what it had.
+func Translate(apps []policy.App, kind ClientKind) (*Resources, error) {
+	sorted := make([]*policy.App, len(apps))
+	for i := range apps {
+		sorted[i] = &apps[i]
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+
+	var res *Resources
+	switch kind {
+	case Envoy:
+		res = translateEnvoy(sorted)
+	case GRPC:
+		res = translateGRPC(sorted)
+	default:
+		return nil, fmt.Errorf("unknown client kind %d", kind)
+	}
+	if err := res.Validate(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func translateEnvoy(apps []*policy.App) *Resources {
+	res := &Resources{}
+	byPort := map[int][]*policy.App{}
+	var ports []int
+	for _, app := range apps {
+		if app.Port == 0 {
+			continue
+		}
+		if _, ok := byPort[app.Port]; !ok {
+			ports = append(ports, app.Port)
+		}
+		byPort[app.Port] = append(byPort[app.Port], app)
+	}
+	sort.Ints(ports)
+
+	mirrors := map[string]uint32{}
+	clusters := clusterSet{}
+	for _, port := range ports {
+		res.Listeners = append(res.Listeners, portListener(port))
+		var vhosts []*route.VirtualHost
+		for _, app := range byPort[port] {
+			vhosts = append(vhosts, virtualHost(app, port, Envoy))
+			clusters.addApp(app, Envoy)
+			for key, n := range mirrorFractions(app) {
+				mirrors[key] = n
+			}
+		}
+		res.Routes = append(res.Routes, &route.RouteConfiguration{
+			Name:         RouteConfigName(port),
+			VirtualHosts: vhosts,
+		})
+	}
+	res.Clusters, res.Endpoints = clusters.build(Envoy)
+	res.Runtimes = []*runtime.Runtime{runtimeLayer(mirrors)}
+	return res
+}
+
+func translateGRPC(apps []*policy.App) *Resources {
+	res := &Resources{}
+	clusters := clusterSet{}
+	for _, app := range apps {
+		rc := GRPCRouteConfigName(app.Name)
+		for _, host := range app.Hosts {
+			res.Listeners = append(res.Listeners, apiListener(host, rc))
+		}
+		res.Routes = append(res.Routes, &route.RouteConfiguration{
+			Name:         rc,
+			VirtualHosts: []*route.VirtualHost{virtualHost(app, 0, GRPC)},
+		})
+		clusters.addApp(app, GRPC)
+	}
+	sort.Slice(res.Listeners, func(i, j int) bool { return res.Listeners[i].Name < res.Listeners[j].Name })
+	sort.Slice(res.Routes, func(i, j int) bool { return res.Routes[i].Name < res.Routes[j].Name })
+	res.Clusters, res.Endpoints = clusters.build(GRPC)
+	return res
+}
+
+// Validate runs every resource's generated ValidateAll and shadowplane's
+// reference checks (see CheckReferences).
+func (r *Resources) Validate() error {
+	if r.validated {
+		return nil
+	}
+	var errs []error
+	each := func(name string, m interface{ ValidateAll() error }) {
+		if err := m.ValidateAll(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	for _, l := range r.Listeners {
+		each("listener "+l.Name, l)
+	}
+	for _, rc := range r.Routes {
+		each("route "+rc.Name, rc)
+	}
+	for _, c := range r.Clusters {
+		each("cluster "+c.Name, c)
+	}
+	for _, e := range r.Endpoints {
+		each("endpoints "+e.ClusterName, e)
+	}
+	for _, rt := range r.Runtimes {
+		each("runtime "+rt.Name, rt)
+	}
+	if err := CheckReferences(r); err != nil {
+		errs = append(errs, err)
+	}
+	r.validated = len(errs) == 0
+	return errors.Join(errs...)
+}
+
+// All returns every resource, in the order make-before-break pushes them:
+// clusters, endpoints, listeners, routes, runtime.
+func (r *Resources) All() []proto.Message {
+	var out []proto.Message
+	for _, m := range r.Clusters {
+		out = append(out, m)
+	}
+	for _, m := range r.Endpoints {
+		out = append(out, m)
+	}
+	for _, m := range r.Listeners {
+		out = append(out, m)
+	}
+	for _, m := range r.Routes {
+		out = append(out, m)
+	}
+	for _, m := range r.Runtimes {
+		out = append(out, m)
+	}
+	return out
+}
