@@ -159,8 +159,8 @@ func TestDirStateKeepsLastGood(t *testing.T) {
 	if got := strings.Join(appNames(s.model), " "); got != "a" {
 		t.Fatalf("apps = %q, want a", got)
 	}
-	// An edit of a.yaml that now conflicts with... nothing new: b is
-	// still rejected, and retried on the next rebuild.
+	// Once a.yaml gives the host up, b.yaml, unchanged, is tried again
+	// and served.
 	writeFile(t, a, appYAML("a", "other.example.com", 10000))
 	reloadOK(t, s, c.advance(time.Second))
 	if got := strings.Join(appNames(s.model), " "); got != "a b" {

@@ -52,8 +52,10 @@ func TestValidate(t *testing.T) {
 			want:   []string{"routes[0].mirror.percent: percent +Inf is outside 0 to 100"},
 		},
 		{
-			name:   "mirror to a variant with weight 0 in the split is allowed",
-			modify: func(a *App) { a.Routes[0].Split = []Backend{{Variant: "v1", Weight: ptr[uint32](1)}, {Variant: "v2", Weight: ptr[uint32](0)}} },
+			name: "mirror to a variant with weight 0 in the split is allowed",
+			modify: func(a *App) {
+				a.Routes[0].Split = []Backend{{Variant: "v1", Weight: ptr[uint32](1)}, {Variant: "v2", Weight: ptr[uint32](0)}}
+			},
 		},
 		{
 			name:   "mirror to a variant without endpoints is allowed",
@@ -107,7 +109,7 @@ func TestValidate(t *testing.T) {
 			want:   []string{`apiVersion: "v1" is not supported`},
 		},
 		{
-			name:   "path prefix / makes later routes unreachable",
+			name: "path prefix / makes later routes unreachable",
 			modify: func(a *App) {
 				a.Routes[0].Match.Path = &StringMatch{Prefix: "/"}
 				a.Routes = append(a.Routes, Route{Name: "later", Match: Match{Methods: []string{"GET"}}, Split: []Backend{{Variant: "v1", Weight: ptr[uint32](1)}}})
@@ -115,7 +117,7 @@ func TestValidate(t *testing.T) {
 			want: []string{`routes[1].match: route "later" is unreachable: route "default" before it matches every request`},
 		},
 		{
-			name:   "different matches are reachable",
+			name: "different matches are reachable",
 			modify: func(a *App) {
 				a.Routes = []Route{
 					{Name: "a", Match: Match{Methods: []string{"GET"}}, Split: []Backend{{Variant: "v1", Weight: ptr[uint32](1)}}},
@@ -127,8 +129,10 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
-			name:   "pseudo-header match",
-			modify: func(a *App) { a.Routes[0].Match.Headers = []HeaderMatch{{Name: ":authority", StringMatch: StringMatch{Exact: "example.com"}}} },
+			name: "pseudo-header match",
+			modify: func(a *App) {
+				a.Routes[0].Match.Headers = []HeaderMatch{{Name: ":authority", StringMatch: StringMatch{Exact: "example.com"}}}
+			},
 		},
 	}
 	for _, tt := range tests {
