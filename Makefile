@@ -1,0 +1,35 @@
+# shadowplane — see README.md. Targets run on a fresh machine with Go 1.26.
+GO       ?= go
+BIN      ?= bin/shadowplane
+POLICIES ?= examples/mirroring
+
+.PHONY: all build run test lint bench envoy-configs clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/shadowplane
+
+## run: serve the mirroring example on embedded defaults (xDS 127.0.0.1:18000, admin 127.0.0.1:19000).
+run: build
+	$(BIN) serve --policies $(POLICIES)
+
+## test: formatting, vet, and every test (race detector on), including the gRPC xDS end-to-end test.
+test: lint
+	$(GO) test -race -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: translation and push benchmarks (figures go to docs/performance.md).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./xds/ ./xds/server/
+
+## envoy-configs: regenerate envoy-configs/*.yaml from `shadowplane bootstrap`.
+envoy-configs:
+	$(GO) test ./envoy-configs/ -update
+
+clean:
+	rm -rf bin
