@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -194,6 +195,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 		}
 	}
 
+	events, errs := fsw.Events, fsw.Errors
+
 	// Catch what changed between NewWatcher and the watch.
 	rebuild()
 	publish()
@@ -201,7 +204,14 @@ func (w *Watcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev := <-fsw.Events:
+		case ev, ok := <-events:
+			if !ok {
+				// fsnotify gave up. The rescans carry on alone; watching
+				// stays true so that they do not re-add to a closed watch.
+				w.log.Error("policy directory watch stopped; relying on rescans", "dir", w.dir)
+				events, errs, watching = nil, nil, true
+				continue
+			}
 			if ev.Name == w.dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
 				watching = false
 			}
@@ -209,7 +219,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 			// by swapping a hidden "..data" link, not the files. Unchanged
 			// content costs a read, not a rebuild.
 			schedule()
-		case err := <-fsw.Errors:
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
 			w.log.Warn("policy directory watch", "dir", w.dir, "error", err)
 			schedule()
 		case <-rescan.C:
@@ -255,9 +269,9 @@ func (w *Watcher) reload() (reloadResult, error) {
 		}
 	}
 	var rejected []FileStatus
-	for _, s := range w.state.status() {
-		for _, path := range res.rejected {
-			if s.Path == path {
+	if len(res.rejected) > 0 {
+		for _, s := range w.state.status() {
+			if slices.Contains(res.rejected, s.Path) {
 				rejected = append(rejected, s)
 			}
 		}

@@ -37,26 +37,60 @@ func syntaxProblem(file string, data []byte, err error) Problem {
 	return Problem{File: file, Line: line, Message: "invalid YAML: " + msg}
 }
 
-// syntaxErrorLine finds the line of a syntax error as the line after the
-// longest prefix of data, in whole lines, that still parses. yaml.v3
-// reports the line where the enclosing structure starts, often a line or
-// several before the mistake, and sometimes one line off; a user needs the
-// line to fix. Parsing every prefix costs O(lines²), so long files keep
-// yaml's line (0 here).
+// syntaxErrorLine finds the line of a syntax error: the first line that
+// a prefix of the file, in whole lines, cannot be extended by. yaml.v3
+// reports where the enclosing structure starts instead, often many lines
+// before the mistake (a mis-indented key in a long list is reported at the
+// list's first item), and sometimes one line off.
+//
+// Whether a prefix parses is found by binary search. A prefix that cuts a
+// multi-line flow list or quoted string short fails to parse although the
+// file is fine there, so when a later prefix (within lookahead lines)
+// parses again, the search goes on after it. Very long files keep yaml's
+// line (0 here): each probe parses the prefix anew.
 func syntaxErrorLine(data []byte) int {
-	const maxLines = 2000
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	if len(lines) > maxLines {
+	const maxLines, lookahead = 5000, 20
+	var ends []int // ends[k-1] is the offset just past line k
+	for off := 0; off < len(data); {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			off = len(data)
+		} else {
+			off += i + 1
+		}
+		ends = append(ends, off)
+	}
+	n := len(ends)
+	if n > maxLines {
 		return 0
 	}
-	good, end := 0, 0
-	for k, l := range lines[:len(lines)-1] {
-		end += len(l)
-		if _, err := parseDocuments(data[:end]); err == nil {
-			good = k + 1
+	parses := func(k int) bool {
+		if k == 0 {
+			return true
 		}
+		_, err := parseDocuments(data[:ends[k-1]])
+		return err == nil
 	}
-	return good + 1
+	lo, hi := 0, n // the first lo lines parse; the first hi lines (the file) do not
+	for {
+		for hi-lo > 1 {
+			if mid := (lo + hi) / 2; parses(mid) {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		next := 0
+		for k := hi + 1; k < n && k <= hi+lookahead && next == 0; k++ {
+			if parses(k) {
+				next = k
+			}
+		}
+		if next == 0 {
+			return hi
+		}
+		lo, hi = next, n
+	}
 }
 
 // decodeProblems rewrites the errors of a strict decode of one document.

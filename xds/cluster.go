@@ -92,20 +92,24 @@ func baseCluster(name string) *cluster.Cluster {
 		Name:           name,
 		ConnectTimeout: durationpb.New(connectTimeout),
 		LbPolicy:       cluster.Cluster_ROUND_ROBIN,
-		// Speak to the variant in the protocol the client used, so gRPC
-		// (HTTP/2) and plain HTTP/1.1 apps both work without a knob.
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{
-			httpProtocolOptionsName: mustAny(&upstreamhttp.HttpProtocolOptions{
-				UpstreamProtocolOptions: &upstreamhttp.HttpProtocolOptions_UseDownstreamProtocolConfig{
-					UseDownstreamProtocolConfig: &upstreamhttp.HttpProtocolOptions_UseDownstreamHttpConfig{
-						HttpProtocolOptions:  &core.Http1ProtocolOptions{},
-						Http2ProtocolOptions: &core.Http2ProtocolOptions{},
-					},
-				},
-			}),
+			httpProtocolOptionsName: useDownstreamProtocol,
 		},
 	}
 }
+
+// useDownstreamProtocol makes Envoy speak to a variant in the protocol the
+// client used, so gRPC (HTTP/2) and plain HTTP/1.1 apps both work without
+// a knob. It is marshalled once and shared by every cluster: clusters are
+// immutable once built.
+var useDownstreamProtocol = mustAny(&upstreamhttp.HttpProtocolOptions{
+	UpstreamProtocolOptions: &upstreamhttp.HttpProtocolOptions_UseDownstreamProtocolConfig{
+		UseDownstreamProtocolConfig: &upstreamhttp.HttpProtocolOptions_UseDownstreamHttpConfig{
+			HttpProtocolOptions:  &core.Http1ProtocolOptions{},
+			Http2ProtocolOptions: &core.Http2ProtocolOptions{},
+		},
+	},
+})
 
 // loadAssignment lists a variant's endpoints in one locality. The locality
 // has an (empty) id and a weight because gRPC ignores a locality without a
