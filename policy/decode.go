@@ -122,7 +122,7 @@ func checkEnvelope(file string, root *yaml.Node) (Problem, bool) {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if k, v := root.Content[i], root.Content[i+1]; k.Value == "kind" {
 			if v.Kind != yaml.ScalarNode || v.Value != KindApp {
-				return Problem{File: file, Line: k.Line, Message: fmt.Sprintf("kind %q is not supported: want %s", v.Value, KindApp)}, false
+				return Problem{File: file, Line: k.Line, Message: fmt.Sprintf("kind %s is not supported: want %s", nodeKind(v), KindApp)}, false
 			}
 			return Problem{}, true
 		}

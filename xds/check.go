@@ -38,7 +38,7 @@ func CheckReferences(r *Resources) error {
 	}
 
 	for _, l := range r.Listeners {
-		names, err := listenerRouteNames(l)
+		names, err := ListenerRouteNames(l)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("listener %s: %w", l.Name, err))
 		}
@@ -103,9 +103,9 @@ func consistent(r *Resources) error {
 	return snap.Consistent()
 }
 
-// listenerRouteNames returns the RDS names of a listener's HTTP connection
+// ListenerRouteNames returns the RDS names of a listener's HTTP connection
 // managers, in filter chains and in an api_listener.
-func listenerRouteNames(l *listener.Listener) ([]string, error) {
+func ListenerRouteNames(l *listener.Listener) ([]string, error) {
 	var out []string
 	add := func(m *hcm.HttpConnectionManager) {
 		if rds := m.GetRds(); rds != nil {

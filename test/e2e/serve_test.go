@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,12 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shadowplane/shadowplane/test/grpcxds"
+	"github.com/shadowplane/shadowplane/test/serveproc"
 )
 
 var binary string
@@ -45,49 +44,19 @@ type controlPlane struct {
 	xds, admin string
 }
 
-var (
-	xdsLine   = regexp.MustCompile(`xDS .*listening: addr=(\S+)`)
-	adminLine = regexp.MustCompile(`admin API listening: url=(\S+)`)
-)
-
 func startServe(t *testing.T, policies string) *controlPlane {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, binary, "serve", "--policies", policies,
-		"--xds-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
-	stderr, err := cmd.StderrPipe()
+	p, err := serveproc.Start(ctx, binary, policies, func(line string) { t.Log("shadowplane: " + line) })
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		cancel()
-		cmd.Wait()
+		p.Wait()
 	})
-	cp := &controlPlane{}
-	found := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			t.Log("shadowplane: " + line)
-			if m := xdsLine.FindStringSubmatch(line); m != nil {
-				cp.xds = m[1]
-			}
-			if m := adminLine.FindStringSubmatch(line); m != nil {
-				cp.admin = m[1]
-				close(found)
-			}
-		}
-	}()
-	select {
-	case <-found:
-	case <-time.After(20 * time.Second):
-		t.Fatal("shadowplane serve did not report its addresses")
-	}
-	return cp
+	return &controlPlane{xds: p.XDS, admin: p.Admin}
 }
 
 func (cp *controlPlane) get(t *testing.T, path string, v any) int {

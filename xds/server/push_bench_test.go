@@ -11,66 +11,13 @@ import (
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/shadowplane/shadowplane/test/simproxy"
 	"github.com/shadowplane/shadowplane/xds"
 )
-
-// benchProxy is a simulated Envoy: one ADS stream that subscribes like
-// Envoy (CDS and LDS wildcard, EDS, RDS and RTDS by name) and ACKs every
-// response. It reports each route version it ACKs.
-type benchProxy struct {
-	stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
-	acked  func(routeVersion string)
-}
-
-func (p *benchProxy) run(node *core.Node) error {
-	send := func(r *discovery.DiscoveryRequest) error { return p.stream.Send(r) }
-	if err := send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType}); err != nil {
-		return err
-	}
-	if err := send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ListenerType}); err != nil {
-		return err
-	}
-	requested := map[string]bool{}
-	for {
-		r, err := p.stream.Recv()
-		if err != nil {
-			return err
-		}
-		var names []string
-		switch r.TypeUrl {
-		case resourcev3.ClusterType:
-			names = []string{"web_v1", "web_v2", "web_v3"}
-			if !requested[resourcev3.EndpointType] {
-				requested[resourcev3.EndpointType] = true
-				send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNames: names})
-			}
-			names = nil
-		case resourcev3.EndpointType:
-			names = []string{"web_v1", "web_v2", "web_v3"}
-		case resourcev3.ListenerType:
-			if !requested[resourcev3.RouteType] {
-				requested[resourcev3.RouteType] = true
-				send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.RouteType, ResourceNames: []string{"http_10000"}})
-				send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.RuntimeType, ResourceNames: []string{xds.RuntimeLayerName}})
-			}
-		case resourcev3.RouteType:
-			names = []string{"http_10000"}
-		case resourcev3.RuntimeType:
-			names = []string{xds.RuntimeLayerName}
-		}
-		if err := send(&discovery.DiscoveryRequest{TypeUrl: r.TypeUrl, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce, ResourceNames: names}); err != nil {
-			return err
-		}
-		if r.TypeUrl == resourcev3.RouteType {
-			p.acked(r.VersionInfo)
-		}
-	}
-}
 
 // BenchmarkPush measures a weight change applied in-process (as the
 // analysis loop applies one) until every simulated proxy has received and
@@ -106,7 +53,10 @@ func benchPush(b *testing.B, n int) {
 	target := ""
 	var done atomic.Int64
 	allAcked := make(chan struct{}, 1)
-	acked := func(v string) {
+	acked := func(typeURL, v string, _ time.Time) {
+		if typeURL != resourcev3.RouteType {
+			return
+		}
 		mu.Lock()
 		hit := v == target
 		mu.Unlock()
@@ -129,12 +79,11 @@ func benchPush(b *testing.B, n int) {
 		clients = append(clients, cc)
 	}
 	for i := 0; i < n; i++ {
-		s, err := discovery.NewAggregatedDiscoveryServiceClient(clients[i%conns]).StreamAggregatedResources(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		p := &benchProxy{stream: s, acked: acked}
-		go p.run(&core.Node{Id: fmt.Sprintf("proxy-%d", i), Cluster: "bench", UserAgentName: "envoy"})
+		go simproxy.Run(ctx, simproxy.Config{
+			Node:  &core.Node{Id: fmt.Sprintf("proxy-%d", i), Cluster: "bench", UserAgentName: "envoy"},
+			Conn:  clients[i%conns],
+			OnACK: acked,
+		})
 	}
 	select {
 	case <-allAcked:
