@@ -131,7 +131,7 @@ func (a *App) validateVariants(fe *fieldErrors) {
 		}
 		endpoints := map[string]int{}
 		for j, ep := range v.Endpoints {
-			if err := checkHostPort(ep); err != nil {
+			if err := checkEndpoint(ep); err != nil {
 				fe.add(index(join(p, "endpoints"), j), "%v", err)
 			}
 			if first, dup := endpoints[ep]; dup {
@@ -163,6 +163,19 @@ func checkHostPort(s string) error {
 	}
 	if !validHostname(strings.ToLower(host)) {
 		return fmt.Errorf("%q: %q is neither an IP address nor a host name", s, host)
+	}
+	return nil
+}
+
+// checkEndpoint accepts "ip:port": endpoints are served over EDS, where
+// Envoy and gRPC take addresses, not names to resolve.
+func checkEndpoint(s string) error {
+	if err := checkHostPort(s); err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(s)
+	if _, err := netip.ParseAddr(host); err != nil {
+		return fmt.Errorf("%q: endpoints are IP addresses (proxies receive them over EDS); for a host name, use dns: %q instead", s, s)
 	}
 	return nil
 }

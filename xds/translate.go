@@ -101,21 +101,42 @@ func translateEnvoy(apps []*policy.App) *Resources {
 func translateGRPC(apps []*policy.App) *Resources {
 	res := &Resources{}
 	clusters := clusterSet{}
+	for host, app := range grpcHosts(apps) {
+		res.Listeners = append(res.Listeners, apiListener(host, GRPCRouteConfigName(app.Name)))
+	}
 	for _, app := range apps {
-		rc := GRPCRouteConfigName(app.Name)
-		for _, host := range app.Hosts {
-			res.Listeners = append(res.Listeners, apiListener(host, rc))
-		}
 		res.Routes = append(res.Routes, &route.RouteConfiguration{
-			Name:         rc,
+			Name:         GRPCRouteConfigName(app.Name),
 			VirtualHosts: []*route.VirtualHost{virtualHost(app, 0, GRPC)},
 		})
 		clusters.addApp(app, GRPC)
 	}
 	sort.Slice(res.Listeners, func(i, j int) bool { return res.Listeners[i].Name < res.Listeners[j].Name })
-	sort.Slice(res.Routes, func(i, j int) bool { return res.Routes[i].Name < res.Routes[j].Name })
 	res.Clusters, res.Endpoints = clusters.build(GRPC)
 	return res
+}
+
+// grpcHosts decides which app a proxyless client reaches for each host. A
+// gRPC client names only the host, while Envoy apps may share a host on
+// different ports (80 and 443, say): the app without a port wins (the
+// policy lets no other app claim its hosts), then the lowest port, then
+// the name, so the choice is stable.
+func grpcHosts(apps []*policy.App) map[string]*policy.App {
+	rank := func(a *policy.App) int {
+		if a.Port == 0 {
+			return -1
+		}
+		return a.Port
+	}
+	out := map[string]*policy.App{}
+	for _, app := range apps { // sorted by name
+		for _, host := range app.Hosts {
+			if cur, ok := out[host]; !ok || rank(app) < rank(cur) {
+				out[host] = app
+			}
+		}
+	}
+	return out
 }
 
 // Validate runs every resource's generated ValidateAll and shadowplane's
