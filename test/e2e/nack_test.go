@@ -1,16 +1,25 @@
-package server
+package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shadowplane/shadowplane/admin"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
 	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server"
 )
+
+func u32(v uint32) *uint32 { return &v }
 
 func greeter(v1, v2 *grpcxds.Backend, w1, w2 uint32) *policy.Model {
 	return &policy.Model{Apps: []policy.App{{
@@ -28,23 +37,28 @@ func greeter(v1, v2 *grpcxds.Backend, w1, w2 uint32) *policy.Model {
 
 // TestGRPCClientNackIsVisibleAndNotResent serves a real gRPC-Go xDS client
 // a route it rejects — weights that sum to zero, which policy validation
-// would refuse, so the model is handed to the cache directly — and checks
-// that the NACK and its error text are recorded, that the route is not sent
-// again, and that the client keeps routing on its last good configuration.
+// would refuse, so the model is handed to the cache in process — and checks
+// through the admin API that the NACK and its error text are recorded, that
+// the route is not sent again, and that the client keeps routing on its
+// last good configuration.
 func TestGRPCClientNackIsVisibleAndNotResent(t *testing.T) {
 	v1, v2 := grpcxds.StartBackend(t, "v1"), grpcxds.StartBackend(t, "v2")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c := NewCache(CacheOptions{})
+	c := server.NewCache(server.CacheOptions{})
 	if err := c.SetGeneration(xds.NewGeneration(greeter(v1, v2, 100, 0))); err != nil {
 		t.Fatal(err)
 	}
-	reg := NewRegistry(c, nil)
+	reg := server.NewRegistry(c, nil)
+	api := httptest.NewServer(admin.NewHandler(admin.Config{
+		Proxies: reg, Snapshots: c, Ready: func() bool { return true }, Gatherer: prometheus.NewRegistry(),
+	}))
+	defer api.Close()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go New(ctx, c, reg, Options{}).Serve(ctx, lis)
+	go server.New(ctx, c, reg, server.Options{}).Serve(ctx, lis)
 
 	client := grpcxds.Dial(t, lis.Addr().String(), "grpc-nack", "clients", "greeter.test")
 	if v, err := client.Call(ctx); err != nil || v != "v1" {
@@ -54,8 +68,18 @@ func TestGRPCClientNackIsVisibleAndNotResent(t *testing.T) {
 	if err := c.SetGeneration(xds.NewGeneration(greeter(v1, v2, 0, 0))); err != nil {
 		t.Fatal(err)
 	}
-	route := func() *TypeStatus {
-		for _, p := range reg.Proxies() {
+	// route reads the client's route status from /api/v1/proxies.
+	route := func() *server.TypeStatus {
+		resp, err := http.Get(api.URL + "/api/v1/proxies")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct{ Proxies []server.Proxy }
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range body.Proxies {
 			if p.NodeID == "grpc-nack" {
 				return p.Types["RouteConfiguration"]
 			}
