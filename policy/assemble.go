@@ -39,8 +39,26 @@ func Assemble(files []File) (*Model, []Problem) {
 			accepted.add(c)
 		}
 		m.Apps = append(m.Apps, f.Apps...)
+		m.Experiments = append(m.Experiments, f.Experiments...)
+	}
+	if refProblems := m.checkExperiments(); len(refProblems) > 0 {
+		// A file whose experiment names what does not exist is rejected
+		// whole, like a file whose app conflicts; assemble again without.
+		bad := map[string]bool{}
+		for _, p := range refProblems {
+			bad[p.File] = true
+		}
+		var kept []File
+		for _, f := range files {
+			if !bad[f.Path] {
+				kept = append(kept, f)
+			}
+		}
+		m2, more := Assemble(kept)
+		return m2, append(append(problems, refProblems...), more...)
 	}
 	slices.SortStableFunc(m.Apps, func(a, b App) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortStableFunc(m.Experiments, func(a, b Experiment) int { return strings.Compare(a.Name, b.Name) })
 	return m, problems
 }
 

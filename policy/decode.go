@@ -15,13 +15,15 @@ import (
 type File struct {
 	// Path is the file's name as given to ParseFile; problems and each
 	// App's Source use it.
-	Path string
-	Apps []App
+	Path        string
+	Apps        []App
+	Experiments []Experiment
 
 	// lines holds, per app, where its fields are written, so that Assemble
 	// can point a conflict at the host that causes it. Nil for Files built
 	// in code; problems then fall back to App.Source.
-	lines []*lineIndex
+	lines    []*lineIndex
+	expLines []*lineIndex
 }
 
 // ParseFile decodes the policy file at path from data. It reports every
@@ -46,18 +48,24 @@ func ParseFile(path string, data []byte) (File, []Problem) {
 	dec.KnownFields(true)
 	var problems []Problem
 	for _, doc := range docs {
-		var app App
-		derr := dec.Decode(&app)
 		if isEmptyDocument(doc) {
+			dec.Decode(&yaml.Node{}) // stay in step with docs
 			continue
 		}
 		root := doc.Content[0]
 		ix := indexDocument(root)
-		if p, ok := checkEnvelope(path, root); !ok {
+		kind, p, ok := checkEnvelope(path, root)
+		if !ok {
+			dec.Decode(&yaml.Node{})
 			problems = append(problems, p)
 			continue
 		}
-		if derr != nil {
+		if kind == KindExperiment {
+			problems = append(problems, f.decodeExperiment(dec, root, ix)...)
+			continue
+		}
+		var app App
+		if derr := dec.Decode(&app); derr != nil {
 			problems = append(problems, decodeProblems(path, derr, ix)...)
 			continue
 		}
@@ -112,22 +120,44 @@ func isEmptyDocument(doc *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
-// checkEnvelope checks that a document declares an App before its fields
-// are decoded as one: the field errors of some other kind of document would
-// only hide the real mistake.
-func checkEnvelope(file string, root *yaml.Node) (Problem, bool) {
+// checkEnvelope checks that a document declares a kind shadowplane knows
+// before its fields are decoded as one: the field errors of some other kind
+// of document would only hide the real mistake. It returns the kind.
+func checkEnvelope(file string, root *yaml.Node) (string, Problem, bool) {
 	if root.Kind != yaml.MappingNode {
-		return Problem{File: file, Line: root.Line, Message: fmt.Sprintf("a policy document must be a mapping with kind: %s, got %s", KindApp, nodeKind(root))}, false
+		return "", Problem{File: file, Line: root.Line, Message: fmt.Sprintf("a policy document must be a mapping with kind: %s or %s, got %s", KindApp, KindExperiment, nodeKind(root))}, false
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if k, v := root.Content[i], root.Content[i+1]; k.Value == "kind" {
-			if v.Kind != yaml.ScalarNode || v.Value != KindApp {
-				return Problem{File: file, Line: k.Line, Message: fmt.Sprintf("kind %s is not supported: want %s", nodeKind(v), KindApp)}, false
+			if v.Kind != yaml.ScalarNode || (v.Value != KindApp && v.Value != KindExperiment) {
+				return "", Problem{File: file, Line: k.Line, Message: fmt.Sprintf("kind %s is not supported: want %s or %s", nodeKind(v), KindApp, KindExperiment)}, false
 			}
-			return Problem{}, true
+			return v.Value, Problem{}, true
 		}
 	}
-	return Problem{File: file, Line: root.Line, Message: fmt.Sprintf("kind is required: add \"kind: %s\"", KindApp)}, false
+	return "", Problem{File: file, Line: root.Line, Message: fmt.Sprintf("kind is required: add \"kind: %s\"", KindApp)}, false
+}
+
+// decodeExperiment decodes, defaults and validates one Experiment document.
+func (f *File) decodeExperiment(dec *yaml.Decoder, root *yaml.Node, ix *lineIndex) []Problem {
+	var exp Experiment
+	if derr := dec.Decode(&exp); derr != nil {
+		return decodeProblems(f.Path, derr, ix)
+	}
+	var fe fieldErrors
+	checkWholeNumbers(&fe, root, reflect.TypeFor[Experiment](), "")
+	if len(fe) == 0 {
+		exp.Source = Source{File: f.Path, Line: root.Line}
+		exp.Defaults()
+		fe = exp.validate()
+	}
+	var problems []Problem
+	for _, e := range fe {
+		problems = append(problems, Problem{File: f.Path, Line: ix.line(e.Path), Message: e.Error()})
+	}
+	f.Experiments = append(f.Experiments, exp)
+	f.expLines = append(f.expLines, ix)
+	return problems
 }
 
 func nodeKind(n *yaml.Node) string {

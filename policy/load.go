@@ -31,6 +31,8 @@ type FileStatus struct {
 	LoadedAt time.Time `json:"loadedAt,omitzero"`
 	// Apps are the names of the apps served from the file.
 	Apps []string `json:"apps"`
+	// Experiments are the names of the experiments declared in the file.
+	Experiments []string `json:"experiments,omitempty"`
 }
 
 // LoadDir reads every policy file of dir once and assembles the apps of the
@@ -300,6 +302,9 @@ func (s *dirState) status() []FileStatus {
 		if st.served != nil {
 			for _, a := range st.served.Apps {
 				fs.Apps = append(fs.Apps, a.Name)
+			}
+			for _, e := range st.served.Experiments {
+				fs.Experiments = append(fs.Experiments, e.Name)
 			}
 			fs.Stale = !fs.OK
 		}

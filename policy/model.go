@@ -19,6 +19,8 @@ const KindApp = "App"
 // handed out by the loader is immutable: a change produces a new Model.
 type Model struct {
 	Apps []App
+	// Experiments drive the weights and mirrors of some routes.
+	Experiments []Experiment
 }
 
 // App returns the app with the given name.

@@ -17,11 +17,12 @@ func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 }
 
 func TestValidateExamplesPass(t *testing.T) {
-	dirs, _ := filepath.Glob("../../examples/*")
-	for _, dir := range dirs {
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			continue
-		}
+	files, _ := filepath.Glob("../../examples/*/app.yaml")
+	if len(files) < 5 {
+		t.Fatalf("only %d policy examples", len(files))
+	}
+	for _, f := range files {
+		dir := filepath.Dir(f)
 		if code, out, errs := runCmd(t, "validate", dir); code != 0 || !strings.HasPrefix(out, "ok:") {
 			t.Errorf("validate %s = %d\n%s%s", dir, code, out, errs)
 		}

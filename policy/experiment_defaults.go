@@ -1,0 +1,44 @@
+package policy
+
+import "time"
+
+// Defaults fills in every field an experiment may leave out; see the field
+// comments. Running it twice changes nothing.
+func (e *Experiment) Defaults() {
+	if e.Deployment == "" {
+		e.Deployment = FixedSplit
+		if e.Testing == Canary {
+			e.Deployment = Progressive
+		}
+	}
+	if e.Steps.MaxWeight == 0 {
+		e.Steps.MaxWeight = 100
+	}
+	if e.Steps.StepWeight == 0 {
+		e.Steps.StepWeight = 10
+	}
+	if e.Interval == 0 {
+		e.Interval = 10 * time.Second
+	}
+	if e.Iterations == 0 {
+		e.Iterations = 10
+	}
+	if e.MinSamples == 0 {
+		e.MinSamples = 20
+	}
+	if e.MaxNoData == 0 {
+		e.MaxNoData = 3
+	}
+	if e.OnSuccess == "" {
+		e.OnSuccess = Promote
+		if e.Testing == Conformance {
+			e.OnSuccess = Keep
+		}
+	}
+	if e.OnFailure == "" {
+		e.OnFailure = Rollback
+	}
+	if e.Metrics.Provider == "" {
+		e.Metrics.Provider = ProviderScrape
+	}
+}
