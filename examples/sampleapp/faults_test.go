@@ -78,3 +78,27 @@ func TestSleepEndsWithContext(t *testing.T) {
 		t.Errorf("sleep(10ms) returned after %v", took)
 	}
 }
+
+// Per-request streams (one key per request) still give the configured
+// rate and a centred jitter. With 100000 draws σ ≈ 0.14 points, so ±1
+// point is a 7σ tolerance.
+func TestNextMatchesConfiguredRates(t *testing.T) {
+	f := &faults{latency: 20 * time.Millisecond, jitter: 5 * time.Millisecond, errorRate: 0.3, seed: 7}
+	const n = 100000
+	failed, above := 0, 0
+	for range n {
+		inj := f.next()
+		if inj.fail {
+			failed++
+		}
+		if inj.delay > 20*time.Millisecond {
+			above++
+		}
+	}
+	if rate := float64(failed) / n; rate < 0.29 || rate > 0.31 {
+		t.Errorf("error rate %.4f, want 0.30 ± 0.01", rate)
+	}
+	if share := float64(above) / n; share < 0.49 || share > 0.51 {
+		t.Errorf("%.4f of delays above the mean, want 0.50 ± 0.01", share)
+	}
+}

@@ -50,7 +50,9 @@ func (a *httpApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if inj.fail {
 		code, body = http.StatusInternalServerError, "injected error version="+a.version+"\n"
 	}
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, body) // a write error means the client left; it is still counted below
+	// Record before answering: the write adds next to nothing, and a client
+	// holding its answer then always finds it counted in /metrics.
 	a.metrics.observe(protoHTTP, strconv.Itoa(code), mirrored, inj.fail, time.Since(start))
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body) // a write error means the client left; nothing to do
 }

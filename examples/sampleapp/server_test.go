@@ -41,9 +41,8 @@ func get(t *testing.T, url string, header http.Header) (*http.Response, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	maps := req.Header
 	for k, v := range header {
-		maps[k] = v
+		req.Header[k] = v
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

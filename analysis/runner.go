@@ -1,0 +1,399 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/shadowplane/shadowplane/policy"
+)
+
+// Observer reads the metric values an experiment needs for each of its
+// versions over [from, to). A value it could not read carries an Error;
+// it never turns a failure into a number.
+type Observer interface {
+	Observe(ctx context.Context, e *policy.Experiment, from, to time.Time) Observations
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(ctx context.Context, e *policy.Experiment, from, to time.Time) Observations
+
+func (f ObserverFunc) Observe(ctx context.Context, e *policy.Experiment, from, to time.Time) Observations {
+	return f(ctx, e, from, to)
+}
+
+var _ Observer = ObserverFunc(nil)
+
+// Publisher serves a model to the proxies.
+type Publisher interface {
+	// Publish serves m. When app is not empty it returns only once every
+	// connected proxy that receives app has ACKed the routes m gives it,
+	// or with an error when one rejected them or ctx ended. It must be
+	// safe to call from several goroutines.
+	Publish(ctx context.Context, m *policy.Model, app string) error
+}
+
+// PublisherFunc adapts a function to Publisher.
+type PublisherFunc func(ctx context.Context, m *policy.Model, app string) error
+
+func (f PublisherFunc) Publish(ctx context.Context, m *policy.Model, app string) error {
+	return f(ctx, m, app)
+}
+
+var _ Publisher = PublisherFunc(nil)
+
+// RunnerConfig wires a Runner.
+type RunnerConfig struct {
+	Store     *Store
+	Observer  Observer
+	Publisher Publisher
+	Log       hclog.Logger
+	// Now is the clock; defaults to time.Now.
+	Now func() time.Time
+	// OnChange is told after every state change (for metrics, live views).
+	OnChange func(*State)
+}
+
+// Runner runs every experiment of the served model, one goroutine each,
+// and keeps their states durable.
+type Runner struct {
+	cfg RunnerConfig
+
+	mu      sync.Mutex
+	ctx     context.Context
+	model   *policy.Model
+	states  map[string]*State
+	cancels map[string]context.CancelFunc
+	wg      sync.WaitGroup
+	// publishMu orders publications, so that a slower one never
+	// overwrites a newer model.
+	publishMu sync.Mutex
+}
+
+// NewRunner loads the saved states. Call Effective to serve them before
+// the first snapshot, then Start.
+func NewRunner(cfg RunnerConfig) (*Runner, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = hclog.NewNullLogger()
+	}
+	if cfg.OnChange == nil {
+		cfg.OnChange = func(*State) {}
+	}
+	states, err := cfg.Store.LoadAll()
+	if err != nil {
+		return nil, fmt.Errorf("loading experiment state: %w", err)
+	}
+	return &Runner{cfg: cfg, states: states, cancels: map[string]context.CancelFunc{}, model: &policy.Model{}}, nil
+}
+
+// Effective is the model to serve for m under the current states.
+func (r *Runner) Effective(m *policy.Model) *policy.Model {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Effective(m, r.states)
+}
+
+// Start lets SetModel start experiments, under ctx; Wait returns once
+// they have all stopped after ctx ends.
+func (r *Runner) Start(ctx context.Context) {
+	r.mu.Lock()
+	r.ctx = ctx
+	r.mu.Unlock()
+}
+
+// Wait waits for every experiment goroutine to stop.
+func (r *Runner) Wait() { r.wg.Wait() }
+
+// SetModel takes a new policy model: it starts new experiments, restarts
+// edited ones whose identity changed, lets the others pick up their new
+// settings at the next iteration, forgets removed ones (their routes fall
+// back to the policy), and publishes the effective model.
+func (r *Runner) SetModel(ctx context.Context, m *policy.Model) error {
+	r.mu.Lock()
+	r.model = m
+	keep := map[string]bool{}
+	for i := range m.Experiments {
+		e := m.Experiments[i]
+		keep[e.Name] = true
+		st := r.states[e.Name]
+		if st != nil && !sameIdentity(&st.Spec, &e) {
+			r.cfg.Log.Info("experiment edited: restarting it", "experiment", e.Name)
+			r.stopLocked(e.Name)
+			st = nil
+		}
+		if st == nil {
+			st = r.newState(m, &e)
+			if st == nil {
+				continue
+			}
+			r.states[e.Name] = st
+			if err := r.cfg.Store.Save(st); err != nil {
+				r.cfg.Log.Error("saving experiment state", "experiment", e.Name, "error", err)
+			}
+		}
+		st.Spec = e
+		if st.Stage == Running && r.cancels[e.Name] == nil && r.ctx != nil {
+			r.startLocked(e.Name)
+		}
+	}
+	for name := range r.states {
+		if !keep[name] {
+			r.cfg.Log.Info("experiment removed from the policy: its route follows the policy again", "experiment", name)
+			r.stopLocked(name)
+			delete(r.states, name)
+			if err := r.cfg.Store.Delete(name); err != nil {
+				r.cfg.Log.Error("deleting experiment state", "experiment", name, "error", err)
+			}
+		}
+	}
+	r.mu.Unlock()
+	return r.publish(ctx, "")
+}
+
+// sameIdentity reports whether an edit leaves the experiment the same
+// experiment: same route, pattern and versions. Objectives, timing,
+// actions and metrics may change under a running experiment.
+func sameIdentity(a, b *policy.Experiment) bool {
+	return a.App == b.App && a.Route == b.Route && a.Testing == b.Testing &&
+		a.Deployment == b.Deployment && a.Baseline == b.Baseline && slices.Equal(a.Candidates, b.Candidates)
+}
+
+func (r *Runner) newState(m *policy.Model, e *policy.Experiment) *State {
+	pr := findRoute(m, e)
+	if pr == nil {
+		return nil
+	}
+	now := r.cfg.Now()
+	route := initialRoute(pr)
+	return &State{
+		Experiment: e.Name, Spec: *e, Stage: Running, Route: route, LastGood: route,
+		Reason: "started", StartedAt: now, UpdatedAt: now,
+	}
+}
+
+func findRoute(m *policy.Model, e *policy.Experiment) *policy.Route {
+	app, ok := m.App(e.App)
+	if !ok {
+		return nil
+	}
+	for i := range app.Routes {
+		if app.Routes[i].Name == e.Route {
+			return &app.Routes[i]
+		}
+	}
+	return nil
+}
+
+func (r *Runner) startLocked(name string) {
+	ctx, cancel := context.WithCancel(r.ctx)
+	r.cancels[name] = cancel
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.loop(ctx, name)
+	}()
+}
+
+func (r *Runner) stopLocked(name string) {
+	if cancel := r.cancels[name]; cancel != nil {
+		cancel()
+		delete(r.cancels, name)
+	}
+}
+
+// publish serves the effective model of the current policy and states.
+func (r *Runner) publish(ctx context.Context, app string) error {
+	r.publishMu.Lock()
+	defer r.publishMu.Unlock()
+	r.mu.Lock()
+	m := Effective(r.model, r.states)
+	r.mu.Unlock()
+	return r.cfg.Publisher.Publish(ctx, m, app)
+}
+
+// loop runs one experiment until it ends or ctx does.
+func (r *Runner) loop(ctx context.Context, name string) {
+	defer func() {
+		r.mu.Lock()
+		if r.cancels[name] != nil && ctx.Err() == nil {
+			delete(r.cancels, name)
+		}
+		r.mu.Unlock()
+	}()
+	// (Re)start the window once every proxy serves the current step: after
+	// a restart too, since metrics from before it may be gone.
+	if err := r.rollout(ctx, name); err != nil {
+		return
+	}
+	for {
+		spec, st, ok := r.snapshot(name)
+		if !ok {
+			return
+		}
+		wait := st.WindowStart.Add(spec.Interval).Sub(r.cfg.Now())
+		if st.NoData > 0 {
+			// Holding: judge again one interval after the last try.
+			wait = st.UpdatedAt.Add(spec.Interval).Sub(r.cfg.Now())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if done := r.iterate(ctx, name); done {
+			return
+		}
+	}
+}
+
+// snapshot returns copies of an experiment's spec and state.
+func (r *Runner) snapshot(name string) (policy.Experiment, State, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, ok := r.states[name]
+	if !ok || st.Stage.Done() {
+		return policy.Experiment{}, State{}, false
+	}
+	return st.Spec, *st, true
+}
+
+// iterate observes, judges, records and applies one interval. It reports
+// whether the experiment is over.
+func (r *Runner) iterate(ctx context.Context, name string) bool {
+	spec, st, ok := r.snapshot(name)
+	if !ok {
+		return true
+	}
+	r.mu.Lock()
+	pr := findRoute(r.model, &spec)
+	r.mu.Unlock()
+	if pr == nil {
+		return true
+	}
+	now := r.cfg.Now()
+	obs := r.cfg.Observer.Observe(ctx, &spec, st.WindowStart, now)
+	if ctx.Err() != nil {
+		return true
+	}
+	d := Evaluate(&spec, pr, &st, obs)
+	moved := !slices.Equal(weightsList(d.Route), weightsList(st.Route)) || d.Route.MirrorOff != st.Route.MirrorOff
+
+	r.mu.Lock()
+	cur := r.states[name]
+	if cur == nil {
+		r.mu.Unlock()
+		return true
+	}
+	if moved {
+		cur.LastGood = cur.Route
+	}
+	cur.Stage, cur.Iteration, cur.NoData, cur.Route, cur.Winner, cur.Reason = d.Stage, d.Iteration, d.NoData, d.Route, d.Winner, d.Reason
+	cur.UpdatedAt = now
+	if d.Action != Hold && !moved {
+		// A judged interval with the same weights: the next window
+		// starts now.
+		cur.WindowStart = now
+	}
+	cur.History = append(cur.History, Record{
+		Iteration: d.Iteration, At: now, WindowStart: st.WindowStart, Observations: obs, Verdicts: d.Verdicts,
+		Action: d.Action, Reason: d.Reason, Weights: d.Route.Weights(), MirrorOff: d.Route.MirrorOff,
+	})
+	saved := r.saveLocked(cur)
+	r.mu.Unlock()
+	r.cfg.Log.Info("experiment iteration", "experiment", name, "action", string(d.Action), "reason", d.Reason, "weights", fmt.Sprint(d.Route.Weights()))
+	if saved != nil {
+		// Never move traffic on a decision that would not survive a
+		// restart: the proxies could see the weights jump back.
+		r.cfg.Log.Error("saving experiment state; the step is not applied", "experiment", name, "error", saved)
+		return false
+	}
+	if moved {
+		if err := r.rollout(ctx, name); err != nil {
+			return true
+		}
+	}
+	return d.Stage.Done()
+}
+
+func weightsList(r Route) []uint32 {
+	out := make([]uint32, 0, len(r.Split))
+	for _, b := range r.Split {
+		out = append(out, weight(b))
+	}
+	return out
+}
+
+// rollout publishes the experiment's current route, waits until every
+// proxy serving its app has ACKed it, and starts the metric window. When a
+// proxy rejects the step, the last good route is restored and the
+// experiment halts.
+func (r *Runner) rollout(ctx context.Context, name string) error {
+	r.mu.Lock()
+	st := r.states[name]
+	if st == nil {
+		r.mu.Unlock()
+		return errors.New("gone")
+	}
+	app := st.Spec.App
+	r.mu.Unlock()
+
+	err := r.publish(ctx, app)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st = r.states[name]
+	if st == nil {
+		return errors.New("gone")
+	}
+	if err != nil {
+		st.Stage, st.Route = Halted, st.LastGood
+		st.Reason = "a proxy rejected the step; last good weights restored: " + err.Error()
+		st.UpdatedAt = r.cfg.Now()
+		st.History = append(st.History, Record{Iteration: st.Iteration, At: st.UpdatedAt, Action: Halt, Reason: st.Reason, Weights: st.Route.Weights(), MirrorOff: st.Route.MirrorOff})
+		r.saveLocked(st)
+		r.cfg.Log.Error("experiment halted", "experiment", name, "error", err)
+		go r.publish(context.WithoutCancel(ctx), "")
+		return err
+	}
+	st.WindowStart = r.cfg.Now()
+	return r.saveLocked(st)
+}
+
+func (r *Runner) saveLocked(st *State) error {
+	err := r.cfg.Store.Save(st)
+	cp := *st
+	r.cfg.OnChange(&cp)
+	return err
+}
+
+// States returns copies of every experiment's state, sorted by name.
+func (r *Runner) States() []State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]State, 0, len(r.states))
+	for _, st := range r.states {
+		cp := *st
+		cp.History = slices.Clone(st.History)
+		out = append(out, cp)
+	}
+	slices.SortFunc(out, func(a, b State) int {
+		switch {
+		case a.Experiment < b.Experiment:
+			return -1
+		case a.Experiment > b.Experiment:
+			return 1
+		}
+		return 0
+	})
+	return out
+}

@@ -1,0 +1,106 @@
+package analysis
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Store keeps experiment states as one JSON file each in a directory.
+// Every save is atomic and durable — written to a temporary file, synced,
+// renamed over the old one, and the directory synced — so a crash at any
+// point, kill -9 included, leaves either the old state or the new one.
+type Store struct {
+	dir string
+}
+
+// NewStore uses dir, creating it if needed.
+func NewStore(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+const stateSuffix = ".state.json"
+
+func (s *Store) path(name string) string { return filepath.Join(s.dir, name+stateSuffix) }
+
+// Save writes st durably.
+func (s *Store) Save(st *State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(s.dir, "."+st.Experiment+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), s.path(st.Experiment)); err != nil {
+		return err
+	}
+	return syncDir(s.dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// LoadAll reads every saved state. A file that cannot be read or parsed
+// is an error naming it: a state that silently vanished would restart its
+// experiment from the policy's weights, which is the jump a restart must
+// not cause.
+func (s *Store) LoadAll() (map[string]*State, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*State{}
+	var errs []error
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), stateSuffix) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var st State
+		if err := json.Unmarshal(b, &st); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", filepath.Join(s.dir, e.Name()), err))
+			continue
+		}
+		out[st.Experiment] = &st
+	}
+	return out, errors.Join(errs...)
+}
+
+// Delete removes a state, when its experiment leaves the policy.
+func (s *Store) Delete(name string) error {
+	err := os.Remove(s.path(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
