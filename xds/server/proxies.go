@@ -39,6 +39,9 @@ type TypeStatus struct {
 	LastNack *Nack `json:"lastNack,omitempty"`
 	// Nacks counts rejections over the stream's life.
 	Nacks int `json:"nacks"`
+	// Names are the resources the proxy subscribes to by name (state of
+	// the world); empty for a wildcard subscription.
+	Names []string `json:"names,omitempty"`
 }
 
 // Nack is one rejection by a proxy.
@@ -68,11 +71,14 @@ type Registry struct {
 
 	mu      sync.Mutex
 	streams map[int64]*Proxy
+	// changed is closed, and replaced, whenever an ACK, NACK or
+	// disconnection may have changed who holds what.
+	changed chan struct{}
 }
 
 // NewRegistry tracks proxies of cache's streams. observer may be nil.
 func NewRegistry(c *Cache, observer ProxyObserver) *Registry {
-	return &Registry{cache: c, observer: observer, now: time.Now, streams: map[int64]*Proxy{}}
+	return &Registry{cache: c, observer: observer, now: time.Now, streams: map[int64]*Proxy{}, changed: make(chan struct{})}
 }
 
 // Proxies returns a copy of every connected proxy, sorted by node id.
@@ -130,6 +136,7 @@ func (r *Registry) Callbacks() serverv3.Callbacks {
 		StreamClosedFunc: func(id int64, _ *core.Node) { r.close(id) },
 		StreamRequestFunc: func(id int64, req *discovery.DiscoveryRequest) error {
 			r.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+			r.subscribed(id, req.GetTypeUrl(), req.GetResourceNames())
 			return nil
 		},
 		StreamResponseFunc: func(_ context.Context, id int64, req *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
@@ -162,6 +169,7 @@ func (r *Registry) close(id int64) {
 	r.mu.Lock()
 	p, ok := r.streams[id]
 	delete(r.streams, id)
+	r.notifyLocked()
 	r.mu.Unlock()
 	if ok && p.Kind != "" && r.observer != nil {
 		r.observer.Disconnected(p.Kind, p.Protocol == "delta")
@@ -199,6 +207,9 @@ func (r *Registry) request(id int64, node *core.Node, typeURL, nonce, version, e
 		}
 	}
 	kind, delta := p.Kind, p.Protocol == "delta"
+	if acked || nacked {
+		r.notifyLocked()
+	}
 	r.mu.Unlock()
 
 	if r.observer == nil {
@@ -240,4 +251,19 @@ func (p *Proxy) typeStatus(typeURL string) *TypeStatus {
 // node is the part of the proxy's xDS node that grouping looks at.
 func (p *Proxy) node() *core.Node {
 	return &core.Node{Id: p.NodeID, Cluster: p.Cluster, UserAgentName: p.UserAgent}
+}
+
+// subscribed records the names a state-of-the-world request asks for.
+func (r *Registry) subscribed(id int64, typeURL string, names []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p, ok := r.streams[id]; ok {
+		p.typeStatus(typeURL).Names = append([]string(nil), names...)
+	}
+}
+
+// notifyLocked wakes everyone waiting for a change. Called with r.mu.
+func (r *Registry) notifyLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
 }

@@ -1,0 +1,232 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shadowplane/shadowplane/policy"
+)
+
+// segmentModel is seed 003: the wakanda segment split v1 100 / v2 0, with
+// a progressive canary of v2 on it.
+func segmentModel(interval time.Duration) *policy.Model {
+	w := func(v uint32) *uint32 { return &v }
+	e, _ := canary()
+	e.Interval = interval
+	app := policy.App{
+		Kind: policy.KindApp, Name: "sample-app", Hosts: []string{"example.com"}, Port: 10000,
+		Variants: []policy.Variant{{Name: "v1", Endpoints: []string{"127.0.0.1:9001"}}, {Name: "v2", Endpoints: []string{"127.0.0.1:9002"}}},
+		Routes: []policy.Route{
+			{Name: "wakanda", Match: policy.Match{Headers: []policy.HeaderMatch{{Name: "country", StringMatch: policy.StringMatch{Exact: "wakanda"}}}},
+				Split: []policy.Backend{{Variant: "v1", Weight: w(100)}, {Variant: "v2", Weight: w(0)}}},
+			{Name: "default", Split: []policy.Backend{{Variant: "v1", Weight: w(100)}}},
+		},
+	}
+	return &policy.Model{Apps: []policy.App{app}, Experiments: []policy.Experiment{*e}}
+}
+
+// recorder is a Publisher that remembers the wakanda weights it served
+// and can reject some.
+type recorder struct {
+	mu     sync.Mutex
+	served []map[string]uint32
+	reject func(map[string]uint32) error
+}
+
+func (p *recorder) Publish(_ context.Context, m *policy.Model, app string) error {
+	w := wakanda(m)
+	p.mu.Lock()
+	p.served = append(p.served, w)
+	reject := p.reject
+	p.mu.Unlock()
+	if reject != nil && app != "" {
+		return reject(w)
+	}
+	return nil
+}
+
+func wakanda(m *policy.Model) map[string]uint32 {
+	a, _ := m.App("sample-app")
+	return Route{Split: a.Routes[0].Split}.Weights()
+}
+
+func newTestRunner(t *testing.T, dir string, obs Observer, pub Publisher) *Runner {
+	t.Helper()
+	store, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRunner(RunnerConfig{Store: store, Observer: obs, Publisher: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func waitStage(t *testing.T, r *Runner, want Stage) State {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if sts := r.States(); len(sts) == 1 && sts[0].Stage == want {
+			return sts[0]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("experiment never reached %s: %+v", want, r.States())
+	return State{}
+}
+
+func constant(obs Observations) Observer {
+	return ObserverFunc(func(context.Context, *policy.Experiment, time.Time, time.Time) Observations { return obs })
+}
+
+func TestRunnerPromotesAHealthyCanary(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub := &recorder{}
+	r := newTestRunner(t, t.TempDir(), constant(healthy(100)), pub)
+	r.Start(ctx)
+	if err := r.SetModel(ctx, segmentModel(50*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	st := waitStage(t, r, Completed)
+	if st.Winner != "v2" || st.Route.Weights()["v2"] != 100 {
+		t.Fatalf("completed with winner %q weights %v", st.Winner, st.Route.Weights())
+	}
+	var v2 []uint32
+	for _, w := range pub.served {
+		if len(v2) == 0 || v2[len(v2)-1] != w["v2"] {
+			v2 = append(v2, w["v2"])
+		}
+	}
+	if want := []uint32{0, 20, 40, 100}; !equalU32(v2, want) {
+		t.Errorf("v2 weights served %v, want %v", v2, want)
+	}
+	if len(st.History) != 3 {
+		t.Errorf("%d history records, want 3", len(st.History))
+	}
+}
+
+func equalU32(a, b []uint32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRunnerNeverPromotesWithoutMetrics(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	outage := Observations{"v1": {}, "v2": {
+		"mean-latency": {Error: "dial tcp 127.0.0.1:9090: connection refused"},
+		"p95-latency":  {Error: "dial tcp 127.0.0.1:9090: connection refused"},
+		"error-rate":   {Error: "dial tcp 127.0.0.1:9090: connection refused"},
+	}}
+	r := newTestRunner(t, t.TempDir(), constant(outage), &recorder{})
+	r.Start(ctx)
+	r.SetModel(ctx, segmentModel(30*time.Millisecond))
+	st := waitStage(t, r, RolledBack)
+	for _, h := range st.History {
+		if h.Action == Advance || h.Action == PromoteWinner {
+			t.Fatalf("advanced without metrics: %+v", h)
+		}
+	}
+	if len(st.History) != 3 || st.History[0].Action != Hold {
+		t.Errorf("history %+v: want two holds then the rollback", st.History)
+	}
+}
+
+// A step a proxy rejects halts the experiment and serves the last good
+// weights again.
+func TestRunnerHaltsOnRejectedStep(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub := &recorder{reject: func(w map[string]uint32) error {
+		if w["v2"] >= 40 {
+			return errors.New("proxy edge-1 rejected routes: bad weights")
+		}
+		return nil
+	}}
+	r := newTestRunner(t, t.TempDir(), constant(healthy(100)), pub)
+	r.Start(ctx)
+	r.SetModel(ctx, segmentModel(30*time.Millisecond))
+	st := waitStage(t, r, Halted)
+	if w := st.Route.Weights(); w["v2"] != 20 {
+		t.Fatalf("halted at %v, want the last good v2 20", w)
+	}
+	time.Sleep(50 * time.Millisecond) // the restore is published asynchronously
+	pub.mu.Lock()
+	last := pub.served[len(pub.served)-1]
+	pub.mu.Unlock()
+	if last["v2"] != 20 {
+		t.Errorf("last served %v, want the last good weights back", last)
+	}
+}
+
+// After a restart the runner serves the saved step before anything else:
+// the proxies never see the weights jump back to the policy's.
+func TestRunnerResumesAtTheSameStep(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := newTestRunner(t, dir, constant(healthy(100)), &recorder{})
+	r.Start(ctx)
+	m := segmentModel(50 * time.Millisecond)
+	m.Experiments[0].Iterations = 10
+	r.SetModel(ctx, m)
+	deadline := time.Now().Add(5 * time.Second)
+	for r.States()[0].Iteration < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no progress")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	r.Wait()
+	before := r.States()[0]
+
+	again := newTestRunner(t, dir, constant(healthy(100)), &recorder{})
+	eff := again.Effective(m)
+	if got, want := wakanda(eff), before.Route.Weights(); got["v2"] != want["v2"] || got["v2"] == 0 {
+		t.Fatalf("after restart the first model serves %v, want the saved %v", got, want)
+	}
+	if st := again.States()[0]; st.Iteration != before.Iteration {
+		t.Fatalf("resumed at iteration %d, want %d", st.Iteration, before.Iteration)
+	}
+}
+
+// Editing objectives keeps the progress; editing the candidates restarts.
+func TestRunnerEdits(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := newTestRunner(t, t.TempDir(), constant(healthy(100)), &recorder{})
+	r.Start(ctx)
+	m := segmentModel(time.Hour)
+	r.SetModel(ctx, m)
+	r.mu.Lock()
+	r.states["wakanda"].Iteration = 2
+	r.mu.Unlock()
+
+	edited := segmentModel(time.Hour)
+	edited.Experiments[0].Objectives[0].UpperLimit = f(40)
+	r.SetModel(ctx, edited)
+	if st := r.States()[0]; st.Iteration != 2 || *st.Spec.Objectives[0].UpperLimit != 40 {
+		t.Fatalf("objective edit: iteration %d limit %v, want progress kept and the new limit", st.Iteration, *st.Spec.Objectives[0].UpperLimit)
+	}
+	edited.Experiments[0].Baseline, edited.Experiments[0].Candidates = "v2", []string{"v1"}
+	r.SetModel(ctx, edited)
+	if st := r.States()[0]; st.Iteration != 0 {
+		t.Fatalf("identity edit: iteration %d, want a restart", st.Iteration)
+	}
+	r.SetModel(ctx, &policy.Model{Apps: edited.Apps})
+	if sts := r.States(); len(sts) != 0 {
+		t.Fatalf("experiment removed from the policy, states %v remain", sts)
+	}
+}
