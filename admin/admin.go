@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
@@ -39,11 +40,17 @@ type Policies interface {
 	Stats() policy.WatcherStats
 }
 
+// Experiments is the state of every experiment.
+type Experiments interface {
+	States() []analysis.State
+}
+
 // Config wires the API to the running components.
 type Config struct {
-	Proxies   Proxies
-	Snapshots Snapshots
-	Policies  Policies
+	Proxies     Proxies
+	Snapshots   Snapshots
+	Policies    Policies
+	Experiments Experiments
 	// Ready reports whether the first policy load was served.
 	Ready    func() bool
 	Gatherer prometheus.Gatherer
@@ -68,6 +75,13 @@ func NewHandler(cfg Config) http.Handler {
 	})
 	mux.HandleFunc("GET /api/v1/policies", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"files": cfg.Policies.Status(), "stats": cfg.Policies.Stats()})
+	})
+	mux.HandleFunc("GET /api/v1/experiments", func(w http.ResponseWriter, _ *http.Request) {
+		states := []analysis.State{}
+		if cfg.Experiments != nil {
+			states = cfg.Experiments.States()
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"experiments": states})
 	})
 	mux.HandleFunc("GET /debug/config_dump", func(w http.ResponseWriter, r *http.Request) {
 		configDump(w, r, cfg)

@@ -331,6 +331,10 @@ func weightsList(r Route) []uint32 {
 	return out
 }
 
+// ackWait is how long a rollout waits for ACKs before it says so in the
+// experiment's reason and waits again.
+const ackWait = 10 * time.Second
+
 // rollout publishes the experiment's current route, waits until every
 // proxy serving its app has ACKed it, and starts the metric window. When a
 // proxy rejects the step, the last good route is restored and the
@@ -345,9 +349,26 @@ func (r *Runner) rollout(ctx context.Context, name string) error {
 	app := st.Spec.App
 	r.mu.Unlock()
 
-	err := r.publish(ctx, app)
-	if ctx.Err() != nil {
-		return ctx.Err()
+	var err error
+	for {
+		// Wait in slices, so that a proxy that never ACKs shows in the
+		// experiment's reason instead of silently stalling it.
+		wctx, cancel := context.WithTimeout(ctx, ackWait)
+		err = r.publish(wctx, app)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		r.mu.Lock()
+		if st := r.states[name]; st != nil {
+			st.Reason = "waiting for every proxy to ACK the step: " + err.Error()
+			st.UpdatedAt = r.cfg.Now()
+			r.cfg.OnChange(st)
+		}
+		r.mu.Unlock()
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -362,7 +383,11 @@ func (r *Runner) rollout(ctx context.Context, name string) error {
 		st.History = append(st.History, Record{Iteration: st.Iteration, At: st.UpdatedAt, Action: Halt, Reason: st.Reason, Weights: st.Route.Weights(), MirrorOff: st.Route.MirrorOff})
 		r.saveLocked(st)
 		r.cfg.Log.Error("experiment halted", "experiment", name, "error", err)
-		go r.publish(context.WithoutCancel(ctx), "")
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.publish(context.WithoutCancel(ctx), "")
+		}()
 		return err
 	}
 	st.WindowStart = r.cfg.Now()

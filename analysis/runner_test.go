@@ -53,6 +53,8 @@ func wakanda(m *policy.Model) map[string]uint32 {
 	return Route{Split: a.Routes[0].Split}.Weights()
 }
 
+// newTestRunner returns a runner whose goroutines are stopped before the
+// test's temporary directory is removed.
 func newTestRunner(t *testing.T, dir string, obs Observer, pub Publisher) *Runner {
 	t.Helper()
 	store, err := NewStore(dir)
@@ -63,6 +65,12 @@ func newTestRunner(t *testing.T, dir string, obs Observer, pub Publisher) *Runne
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.Start(ctx)
+	t.Cleanup(func() {
+		cancel()
+		r.Wait()
+	})
 	return r
 }
 
@@ -96,8 +104,19 @@ func TestRunnerPromotesAHealthyCanary(t *testing.T) {
 	if st.Winner != "v2" || st.Route.Weights()["v2"] != 100 {
 		t.Fatalf("completed with winner %q weights %v", st.Winner, st.Route.Weights())
 	}
+	// The state is saved before the step is published: wait for the
+	// promotion to be served.
+	served := func() []map[string]uint32 {
+		pub.mu.Lock()
+		defer pub.mu.Unlock()
+		return append([]map[string]uint32(nil), pub.served...)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s := served(); s[len(s)-1]["v2"] != 100 && time.Now().Before(deadline); s = served() {
+		time.Sleep(5 * time.Millisecond)
+	}
 	var v2 []uint32
-	for _, w := range pub.served {
+	for _, w := range served() {
 		if len(v2) == 0 || v2[len(v2)-1] != w["v2"] {
 			v2 = append(v2, w["v2"])
 		}

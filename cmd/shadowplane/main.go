@@ -26,6 +26,7 @@ var commands = map[string]command{
 	"validate":  {"check policy files; exit 1 on any problem", runValidate},
 	"render":    {"print the xDS resources a proxy would receive", runRender},
 	"bootstrap": {"print an Envoy bootstrap that uses shadowplane over ADS", runBootstrap},
+	"status":    {"show experiments: stage, weights, objectives, and why", runStatus},
 	"version":   {"print the version", runVersion},
 }
 

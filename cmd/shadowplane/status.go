@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shadowplane/shadowplane/admin"
+	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/analysis/describe"
+)
+
+// runStatus shows the experiments of a running control plane, read from
+// its admin API; with --watch it redraws until every experiment has ended
+// or it is interrupted.
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("status", stderr)
+	addr := fs.String("admin", "http://"+admin.DefaultAddress, "admin API `URL` of the control plane")
+	watch := fs.Bool("watch", false, "redraw until every experiment has ended")
+	every := fs.Duration("interval", 2*time.Second, "redraw `interval` with --watch")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	only := fs.Args()
+	client := &http.Client{Timeout: 5 * time.Second}
+	for {
+		states, err := fetchExperiments(ctx, client, strings.TrimSuffix(*addr, "/"))
+		if err != nil {
+			return err
+		}
+		if len(only) > 0 {
+			states = slices.DeleteFunc(states, func(s analysis.State) bool { return !slices.Contains(only, s.Experiment) })
+		}
+		var out bytes.Buffer
+		if *watch {
+			out.WriteString("\x1b[H\x1b[2J") // home and clear: redraw in place
+			fmt.Fprintf(&out, "shadowplane status — %s — %s\n\n", *addr, time.Now().Format(time.TimeOnly))
+		}
+		if err := describe.Experiments(&out, states); err != nil {
+			return err
+		}
+		stdout.Write(out.Bytes())
+		if !*watch || allDone(states) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(*every):
+		}
+	}
+}
+
+func allDone(states []analysis.State) bool {
+	for _, s := range states {
+		if !s.Stage.Done() {
+			return false
+		}
+	}
+	return len(states) > 0
+}
+
+func fetchExperiments(ctx context.Context, c *http.Client, base string) ([]analysis.State, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/experiments", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("is shadowplane serve running? %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", req.URL, resp.Status)
+	}
+	var body struct {
+		Experiments []analysis.State `json:"experiments"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("%s: %w", req.URL, err)
+	}
+	return body.Experiments, nil
+}
