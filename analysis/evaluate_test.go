@@ -109,10 +109,18 @@ func TestMissingDataHoldsThenRollsBack(t *testing.T) {
 	e, r := canary()
 	st := startState(e, r)
 	cases := map[string]Observations{
-		"nothing read":     {},
-		"read error":       func() Observations { o := healthy(100); o["v2"]["p95-latency"] = Observation{Error: "connection refused"}; return o }(),
+		"nothing read": {},
+		"read error": func() Observations {
+			o := healthy(100)
+			o["v2"]["p95-latency"] = Observation{Error: "connection refused"}
+			return o
+		}(),
 		"too few requests": healthy(5),
-		"NaN":              func() Observations { o := healthy(100); o["v2"]["mean-latency"] = Observation{Value: nan(), Samples: 100}; return o }(),
+		"NaN": func() Observations {
+			o := healthy(100)
+			o["v2"]["mean-latency"] = Observation{Value: nan(), Samples: 100}
+			return o
+		}(),
 	}
 	for name, obs := range cases {
 		d := Evaluate(e, r, st, obs)
