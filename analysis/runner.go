@@ -228,6 +228,14 @@ func (r *Runner) loop(ctx context.Context, name string) {
 		}
 		r.mu.Unlock()
 	}()
+	if p, ok := r.cfg.Observer.(interface{ Prepare(*policy.Experiment) }); ok {
+		if spec, _, ok := r.snapshot(name); ok {
+			p.Prepare(&spec)
+		}
+	}
+	if rl, ok := r.cfg.Observer.(interface{ Release(string) }); ok {
+		defer rl.Release(name)
+	}
 	// (Re)start the window once every proxy serves the current step: after
 	// a restart too, since metrics from before it may be gone.
 	if err := r.rollout(ctx, name); err != nil {

@@ -98,7 +98,7 @@ func quantileLatency(name, desc string, q float64, histogram, match string, sel 
 
 func errorRate(name, desc, num, den string, numSel, denSel Selector) Definition {
 	return Definition{
-		Name: name, Unit: "ratio", Description: desc, Type: Ratio,
+		Name: name, Unit: "ratio", Description: desc, Type: Ratio, Scale: 1,
 		Prometheus: PrometheusQueries{
 			// A missing numerator series means no errors yet, not no data.
 			Value:   `(` + increase(num) + ` or vector(0)) / ` + increase(den),
@@ -110,7 +110,7 @@ func errorRate(name, desc, num, den string, numSel, denSel Selector) Definition 
 
 func requestCount(name, desc, counter string, sel Selector) Definition {
 	return Definition{
-		Name: name, Unit: "requests", Description: desc, Type: Count,
+		Name: name, Unit: "requests", Description: desc, Type: Count, Scale: 1,
 		Prometheus: PrometheusQueries{Value: increase(counter), Samples: increase(counter)},
 		Scrape:     ScrapeSpec{Counter: sel},
 	}

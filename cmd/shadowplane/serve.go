@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/shadowplane/shadowplane/admin"
+	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
@@ -22,6 +24,7 @@ import (
 
 type serveConfig struct {
 	policies  string
+	stateDir  string
 	xdsAddr   string
 	adminAddr string
 	logLevel  string
@@ -32,6 +35,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("serve", stderr)
 	var cfg serveConfig
 	fs.StringVar(&cfg.policies, "policies", "", "policy `DIR` to watch (required)")
+	fs.StringVar(&cfg.stateDir, "state-dir", ".shadowplane-state", "`DIR` where experiment progress is kept across restarts")
 	fs.StringVar(&cfg.xdsAddr, "xds-addr", "127.0.0.1:18000", "xDS (ADS over gRPC) listen `ADDR`")
 	fs.StringVar(&cfg.adminAddr, "admin-addr", admin.DefaultAddress, "admin HTTP listen `ADDR`; keep it on loopback unless you mean otherwise")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `LEVEL`: trace, debug, info, warn, error")
@@ -52,37 +56,81 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := server.NewMetrics(reg)
+	xdsMetrics := server.NewMetrics(reg)
 
 	cache := server.NewCache(server.CacheOptions{
-		OnPush: metrics.Pushed,
+		OnPush: xdsMetrics.Pushed,
 		OnSnapshotError: func(key xds.GroupKey, err error) {
-			metrics.SnapshotError()
+			xdsMetrics.SnapshotError()
 			log.Error("snapshot failed; the group keeps its last configuration", "group", key.String(), "error", err)
 		},
 	})
-	registry := server.NewRegistry(cache, metrics)
+	registry := server.NewRegistry(cache, xdsMetrics)
 
 	var ready atomic.Bool
-	publish := func(m *policy.Model) {
+	// publish serves a model; with an app, it waits until every proxy
+	// serving the app has ACKed the routes (an experiment's step).
+	publisher := analysis.PublisherFunc(func(ctx context.Context, m *policy.Model, app string) error {
 		start := time.Now()
 		if err := cache.SetGeneration(xds.NewGeneration(m)); err != nil {
-			metrics.SnapshotError()
-			log.Error("new policy not served; proxies keep the last good configuration", "error", err)
-			return
+			xdsMetrics.SnapshotError()
+			log.Error("new configuration not served; proxies keep the last good one", "error", err)
+			return err
 		}
 		ready.Store(true)
-		log.Info("policy served", "apps", len(m.Apps), "took", time.Since(start))
+		log.Debug("configuration served", "apps", len(m.Apps), "took", time.Since(start))
+		if app == "" {
+			return nil
+		}
+		return registry.WaitRoutes(ctx, app)
+	})
+
+	defs, err := metricsDefinitions()
+	if err != nil {
+		return err
 	}
-	watcher, err := policy.NewWatcher(cfg.policies, policy.WatcherOptions{Publish: publish, Logger: newSlog(log.Named("policy"))})
+	store, err := analysis.NewStore(cfg.stateDir)
+	if err != nil {
+		return err
+	}
+	runner, err := analysis.NewRunner(analysis.RunnerConfig{
+		Store:     store,
+		Observer:  analysis.NewMetricsObserver(ctx, defs, newSlog(log.Named("metrics"))),
+		Publisher: publisher,
+		Log:       log.Named("analysis"),
+	})
+	if err != nil {
+		return err
+	}
+	onModel := func(m *policy.Model) {
+		for i := range m.Experiments {
+			if unknown := analysis.UnknownMetrics(&m.Experiments[i], defs); len(unknown) > 0 {
+				log.Error("experiment names unknown metrics; it will hold, then roll back", "experiment", m.Experiments[i].Name, "metrics", fmt.Sprint(unknown), "known", fmt.Sprint(defs.Names()))
+			}
+		}
+		if err := runner.SetModel(ctx, m); err != nil {
+			log.Error("policy not served", "error", err)
+			return
+		}
+		log.Info("policy served", "apps", len(m.Apps), "experiments", len(m.Experiments))
+	}
+	watcher, err := policy.NewWatcher(cfg.policies, policy.WatcherOptions{Publish: onModel, Logger: newSlog(log.Named("policy"))})
 	if err != nil {
 		return err
 	}
 	registerPolicyMetrics(reg, watcher)
+	reg.MustRegister(admin.NewExperimentCollector(runner))
 	for _, p := range policy.Problems(watcher.Status()) {
 		log.Warn("policy file rejected", "problem", p.Error())
 	}
-	publish(watcher.Model())
+	// The first snapshot already carries the saved experiment steps, so a
+	// restart never shows proxies the policy's weights in between.
+	if err := publisher.Publish(ctx, runner.Effective(watcher.Model()), ""); err != nil {
+		return err
+	}
+	runner.Start(ctx)
+	defer runner.Wait()
+	onModel(watcher.Model())
 
 	xdsLis, err := net.Listen("tcp", cfg.xdsAddr)
 	if err != nil {
@@ -99,7 +147,7 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 
 	adminSrv := &http.Server{
 		Handler: admin.NewHandler(admin.Config{
-			Proxies: registry, Snapshots: cache, Policies: watcher,
+			Proxies: registry, Snapshots: cache, Policies: watcher, Experiments: runner,
 			Ready: ready.Load, Gatherer: reg,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -174,4 +222,9 @@ func registerPolicyMetrics(reg prometheus.Registerer, w *policy.Watcher) {
 			return float64(n)
 		}),
 	)
+}
+
+// metricsDefinitions are the metrics experiments may name.
+func metricsDefinitions() (*metrics.Definitions, error) {
+	return metrics.NewDefinitions()
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,10 +19,11 @@ import (
 
 // Proc is a running `shadowplane serve`.
 type Proc struct {
-	XDS   string // host:port of the ADS server
-	Admin string // base URL of the admin API
-	cmd   *exec.Cmd
-	done  chan struct{}
+	XDS      string // host:port of the ADS server
+	Admin    string // base URL of the admin API
+	cmd      *exec.Cmd
+	done     chan struct{}
+	stateDir string
 }
 
 var (
@@ -31,9 +33,19 @@ var (
 
 // Start runs binary serve --policies dir with extra flags, on free loopback
 // ports, passing every log line to logf. It returns once both servers
-// listen. The process ends with ctx.
+// listen. The process ends with ctx. Unless extra sets --state-dir, the
+// experiment state goes to a temporary directory removed by Wait.
 func Start(ctx context.Context, binary, dir string, logf func(string), extra ...string) (*Proc, error) {
-	args := append([]string{"serve", "--policies", dir, "--xds-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, extra...)
+	args := []string{"serve", "--policies", dir, "--xds-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}
+	var stateDir string
+	if !slices.Contains(extra, "--state-dir") {
+		var err error
+		if stateDir, err = os.MkdirTemp("", "shadowplane-state"); err != nil {
+			return nil, err
+		}
+		args = append(args, "--state-dir", stateDir)
+	}
+	args = append(args, extra...)
 	cmd := exec.CommandContext(ctx, binary, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -42,7 +54,7 @@ func Start(ctx context.Context, binary, dir string, logf func(string), extra ...
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &Proc{cmd: cmd, done: make(chan struct{})}
+	p := &Proc{cmd: cmd, done: make(chan struct{}), stateDir: stateDir}
 	ready := make(chan struct{})
 	go func() {
 		defer close(p.done)
@@ -77,6 +89,9 @@ func Start(ctx context.Context, binary, dir string, logf func(string), extra ...
 func (p *Proc) Wait() error {
 	err := p.cmd.Wait()
 	<-p.done
+	if p.stateDir != "" {
+		os.RemoveAll(p.stateDir)
+	}
 	return err
 }
 

@@ -1,0 +1,177 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shadowplane/shadowplane/analysis/metrics"
+	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/xds"
+)
+
+// MetricsObserver reads experiments' metrics through the providers their
+// specs name: a Prometheus server, or targets it scrapes itself. It keeps
+// one provider per experiment and metrics source, started by Prepare so
+// that a scraper has history before the first window opens.
+type MetricsObserver struct {
+	defs *metrics.Definitions
+	log  *slog.Logger
+	// ScrapeInterval is the scrapers' period; default 1s.
+	ScrapeInterval time.Duration
+
+	mu        sync.Mutex
+	ctx       context.Context
+	providers map[string]*source
+}
+
+type source struct {
+	key      string
+	provider metrics.Provider
+	stop     context.CancelFunc
+}
+
+var _ Observer = (*MetricsObserver)(nil)
+
+// NewMetricsObserver reads metrics defined in defs; scrapers it starts run
+// until ctx ends.
+func NewMetricsObserver(ctx context.Context, defs *metrics.Definitions, log *slog.Logger) *MetricsObserver {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &MetricsObserver{defs: defs, log: log, ctx: ctx, providers: map[string]*source{}}
+}
+
+// UnknownMetrics lists the metrics an experiment names that defs lacks.
+func UnknownMetrics(e *policy.Experiment, defs *metrics.Definitions) []string {
+	var out []string
+	for _, m := range experimentMetrics(e) {
+		if _, ok := defs.Lookup(m); !ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func experimentMetrics(e *policy.Experiment) []string {
+	var out []string
+	for _, o := range e.Objectives {
+		if !slices.Contains(out, o.Metric) {
+			out = append(out, o.Metric)
+		}
+	}
+	if e.Reward != nil && !slices.Contains(out, e.Reward.Metric) {
+		out = append(out, e.Reward.Metric)
+	}
+	return out
+}
+
+// Prepare starts the experiment's metrics source, if it has none yet.
+func (o *MetricsObserver) Prepare(e *policy.Experiment) {
+	if _, err := o.provider(e); err != nil {
+		o.log.Error("metrics source", "experiment", e.Name, "error", err)
+	}
+}
+
+// provider returns the experiment's provider, replacing it when the spec's
+// metrics source changed.
+func (o *MetricsObserver) provider(e *policy.Experiment) (metrics.Provider, error) {
+	key := sourceKey(e.Metrics)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if s, ok := o.providers[e.Name]; ok {
+		if s.key == key {
+			return s.provider, nil
+		}
+		s.stop()
+		delete(o.providers, e.Name)
+	}
+	var p metrics.Provider
+	stop := func() {}
+	switch e.Metrics.Provider {
+	case policy.ProviderPrometheus:
+		prom, err := metrics.NewPrometheus(metrics.PrometheusOptions{Address: e.Metrics.Prometheus})
+		if err != nil {
+			return nil, err
+		}
+		p = prom
+	default:
+		var targets []metrics.Target
+		for version, urls := range e.Metrics.Targets {
+			for _, u := range urls {
+				targets = append(targets, metrics.Target{URL: u, Version: version})
+			}
+		}
+		sort.Slice(targets, func(i, j int) bool { return targets[i].URL+targets[i].Version < targets[j].URL+targets[j].Version })
+		sc, err := metrics.NewScraper(metrics.ScraperOptions{
+			Targets: targets, Definitions: o.defs.All(), Interval: o.ScrapeInterval, Logger: o.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithCancel(o.ctx)
+		go sc.Run(ctx)
+		p, stop = sc, cancel
+	}
+	o.providers[e.Name] = &source{key: key, provider: p, stop: stop}
+	return p, nil
+}
+
+// Release stops the experiment's metrics source.
+func (o *MetricsObserver) Release(name string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if s, ok := o.providers[name]; ok {
+		s.stop()
+		delete(o.providers, name)
+	}
+}
+
+func sourceKey(m policy.MetricsSource) string {
+	var parts []string
+	for v, urls := range m.Targets {
+		parts = append(parts, v+"="+strings.Join(urls, ","))
+	}
+	sort.Strings(parts)
+	return m.Provider + "|" + m.Prometheus + "|" + strings.Join(parts, ";")
+}
+
+// Observe reads every metric of the experiment for each of its versions
+// over [from, to). A metric that cannot be read, or has no data, carries
+// an Error; Evaluate then holds.
+func (o *MetricsObserver) Observe(ctx context.Context, e *policy.Experiment, from, to time.Time) Observations {
+	obs := Observations{}
+	p, err := o.provider(e)
+	for _, v := range e.Versions() {
+		obs[v] = map[string]Observation{}
+		for _, m := range experimentMetrics(e) {
+			if err != nil {
+				obs[v][m] = Observation{Error: "metrics source: " + err.Error()}
+				continue
+			}
+			def, ok := o.defs.Lookup(m)
+			if !ok {
+				obs[v][m] = Observation{Error: fmt.Sprintf("unknown metric %q", m)}
+				continue
+			}
+			val, qerr := p.Value(ctx, metrics.Query{
+				Definition: def, App: e.App, Version: v, Cluster: xds.ClusterName(e.App, v), Start: from, End: to,
+			})
+			switch {
+			case errors.Is(qerr, metrics.ErrNoData):
+				obs[v][m] = Observation{Samples: val.Samples, Error: "no data yet"}
+			case qerr != nil:
+				obs[v][m] = Observation{Error: qerr.Error()}
+			default:
+				obs[v][m] = Observation{Value: val.Value, Samples: val.Samples}
+			}
+		}
+	}
+	return obs
+}
