@@ -173,10 +173,18 @@ func (r *Runner) newState(m *policy.Model, e *policy.Experiment) *State {
 	}
 	now := r.cfg.Now()
 	route := initialRoute(pr)
-	return &State{
+	st := &State{
 		Experiment: e.Name, Spec: *e, Stage: Running, Route: route, LastGood: route,
 		Reason: "started", StartedAt: now, UpdatedAt: now,
 	}
+	// A progressive candidate that starts dark gets its first step at
+	// once: with no traffic it could never gather the samples its first
+	// judgement needs.
+	if c := e.Candidates[0]; e.Testing == policy.Canary && e.Deployment == policy.Progressive && route.Weights()[c] == 0 {
+		st.Route = nextStep(e, route)
+		st.Reason = fmt.Sprintf("started: %s gets its first step, %d%%", c, st.Route.Weights()[c])
+	}
+	return st
 }
 
 func findRoute(m *policy.Model, e *policy.Experiment) *policy.Route {

@@ -121,7 +121,7 @@ func TestRunnerPromotesAHealthyCanary(t *testing.T) {
 			v2 = append(v2, w["v2"])
 		}
 	}
-	if want := []uint32{0, 20, 40, 100}; !equalU32(v2, want) {
+	if want := []uint32{20, 40, 60, 100}; !equalU32(v2, want) {
 		t.Errorf("v2 weights served %v, want %v", v2, want)
 	}
 	if len(st.History) != 3 {
@@ -179,7 +179,7 @@ func TestRunnerHaltsOnRejectedStep(t *testing.T) {
 	r.SetModel(ctx, segmentModel(30*time.Millisecond))
 	st := waitStage(t, r, Halted)
 	if w := st.Route.Weights(); w["v2"] != 20 {
-		t.Fatalf("halted at %v, want the last good v2 20", w)
+		t.Fatalf("halted at %v, want the last good v2 20 (the first step, taken at start)", w)
 	}
 	time.Sleep(50 * time.Millisecond) // the restore is published asynchronously
 	pub.mu.Lock()

@@ -19,7 +19,8 @@ import (
 	"github.com/shadowplane/shadowplane/test/serveproc"
 )
 
-var binary string
+// binary is shadowplane; sampleBinary the sample application.
+var binary, sampleBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "shadowplane-e2e")
@@ -28,10 +29,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "shadowplane")
-	build := exec.Command("go", "build", "-o", binary, "github.com/shadowplane/shadowplane/cmd/shadowplane")
+	sampleBinary = filepath.Join(dir, "sampleapp")
+	build := exec.Command("go", "build", "-o", dir, "github.com/shadowplane/shadowplane/cmd/shadowplane", "github.com/shadowplane/shadowplane/examples/sampleapp")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building shadowplane:", err)
+		fmt.Fprintln(os.Stderr, "building shadowplane and sampleapp:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
