@@ -111,3 +111,51 @@ func TestAssembleFilesBuiltInCode(t *testing.T) {
 		}
 	}
 }
+
+func TestAssembleChecksExperimentReferences(t *testing.T) {
+	app := `kind: App
+name: web
+variants:
+  - {name: v1, endpoints: ["127.0.0.1:1"]}
+  - {name: v2, endpoints: ["127.0.0.1:2"]}
+routes:
+  - name: default
+    split: [{variant: v1}]
+`
+	exp := func(route, candidate string) string {
+		return `kind: Experiment
+name: canary
+app: web
+route: ` + route + `
+testing: Canary
+baseline: v1
+candidates: [` + candidate + `]
+objectives: [{metric: app/error-rate, upperLimit: 0.01}]
+metrics: {targets: {"*": ["http://127.0.0.1:9/metrics"]}}
+`
+	}
+	cases := map[string]struct{ route, candidate, want string }{
+		"unknown route":       {"nope", "v2", `app "web" has no route "nope"`},
+		"unknown variant":     {"default", "v9", `app "web" has no variant "v9"`},
+		"candidate not split": {"default", "v2", `variant "v2" is not in route web/default's split`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			a, ps := ParseFile("app.yaml", []byte(app))
+			if len(ps) > 0 {
+				t.Fatal(ps)
+			}
+			e, ps := ParseFile("exp.yaml", []byte(exp(c.route, c.candidate)))
+			if len(ps) > 0 {
+				t.Fatal(ps)
+			}
+			m, ps := Assemble([]File{a, e})
+			if len(ps) == 0 || !strings.Contains(ps[0].Error(), "exp.yaml:1: ") || !strings.Contains(ps[0].Error(), c.want) {
+				t.Fatalf("problems %v, want exp.yaml:1 %q", ps, c.want)
+			}
+			if len(m.Apps) != 1 || len(m.Experiments) != 0 {
+				t.Errorf("the app's file must stay served and the experiment's rejected: %d apps, %d experiments", len(m.Apps), len(m.Experiments))
+			}
+		})
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
+	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/policy"
 )
 
@@ -57,6 +59,7 @@ func validatePaths(paths []string) (problems []string, apps, files int) {
 			for _, p := range policy.Problems(statuses) {
 				problems = append(problems, p.Error())
 			}
+			problems = append(problems, metricProblems(model)...)
 			files += len(statuses)
 			apps += len(model.Apps)
 			continue
@@ -80,6 +83,7 @@ func validatePaths(paths []string) (problems []string, apps, files int) {
 		for _, p := range ps {
 			problems = append(problems, p.Error())
 		}
+		problems = append(problems, metricProblems(model)...)
 		apps += len(model.Apps)
 	}
 	return problems, apps, files
@@ -91,4 +95,22 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// metricProblems reports objectives and rewards that name a metric no
+// definition provides: the experiment could only hold and roll back.
+func metricProblems(m *policy.Model) []string {
+	defs, err := metricsDefinitions()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for i := range m.Experiments {
+		e := &m.Experiments[i]
+		for _, name := range analysis.UnknownMetrics(e, defs) {
+			out = append(out, policy.Problem{File: e.Source.File, Line: e.Source.Line,
+				Message: fmt.Sprintf("experiment %q: unknown metric %q (known: %s)", e.Name, name, strings.Join(defs.Names(), ", "))}.Error())
+		}
+	}
+	return out
 }
