@@ -243,3 +243,12 @@ func TestServeSplitsHeadersAndLiveEdits(t *testing.T) {
 		}
 	})
 }
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
