@@ -3,16 +3,20 @@ GO       ?= go
 BIN      ?= bin/shadowplane
 POLICIES ?= examples/mirroring
 
-.PHONY: all build run test lint bench envoy-configs clean
+.PHONY: all build run demo test lint bench bench-xds envoy-configs clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/shadowplane
+	$(GO) build -o bin/ ./cmd/shadowplane ./examples/sampleapp ./examples/demo
 
 ## run: serve the mirroring example on embedded defaults (xDS 127.0.0.1:18000, admin 127.0.0.1:19000).
 run: build
 	$(BIN) serve --policies $(POLICIES)
+
+## demo: two progressive canaries end to end on this machine (one promoted, one rolled back), live in the terminal.
+demo: build
+	bin/demo
 
 ## test: formatting, vet, and every test (race detector on), including the gRPC xDS end-to-end test.
 test: lint
