@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shadowplane/shadowplane/admin/ui"
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds"
@@ -83,6 +84,8 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"experiments": states})
 	})
+	mux.Handle("GET /ui/", ui.Handler())
+	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	mux.HandleFunc("GET /debug/config_dump", func(w http.ResponseWriter, r *http.Request) {
 		configDump(w, r, cfg)
 	})

@@ -49,6 +49,7 @@ iterations: 5
 objectives:
   - {metric: error-rate, upperLimit: 0.01}
   - {metric: p95-latency, upperLimit: 1.2, relativeTo: baseline}
+metrics: {targets: {"*": ["http://127.0.0.1:9901/stats/prometheus"]}}
 ---
 kind: Experiment
 name: search-ab
@@ -60,6 +61,7 @@ candidates: [v2, v3]
 objectives:
   - {metric: p95-latency, upperLimit: 120}
 reward: {metric: conversion, preferHigher: true}
+metrics: {targets: {"*": ["http://127.0.0.1:9901/stats/prometheus"]}}
 `
 
 // brokenPolicy has an unknown key on line 3.
@@ -181,10 +183,14 @@ func (e *experiments) update(f func()) {
 // of which rejected its routes.
 type proxies []server.Proxy
 
-func (p proxies) Proxies() []server.Proxy            { return p }
-func (p proxies) Node(string) (*core.Node, bool)     { return nil, false }
-func acked(v string) *server.TypeStatus              { return &server.TypeStatus{SentVersion: v, AckedVersion: v, Pushes: 1} }
-func pending(sent, acked string) *server.TypeStatus { return &server.TypeStatus{SentVersion: sent, AckedVersion: acked, Pushes: 2} }
+func (p proxies) Proxies() []server.Proxy        { return p }
+func (p proxies) Node(string) (*core.Node, bool) { return nil, false }
+func acked(v string) *server.TypeStatus {
+	return &server.TypeStatus{SentVersion: v, AckedVersion: v, Pushes: 1}
+}
+func pending(sent, acked string) *server.TypeStatus {
+	return &server.TypeStatus{SentVersion: sent, AckedVersion: acked, Pushes: 2}
+}
 
 const nackError = `route_config "shop": weighted_clusters: total weight 110 exceeds 100 <script>alert(1)</script>`
 

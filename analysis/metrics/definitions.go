@@ -39,10 +39,10 @@ func NewDefinitions(user ...Definition) (*Definitions, error) {
 	return d, nil
 }
 
-// Lookup returns the definition of a metric.
+// Lookup returns the definition of a metric, a copy the caller may change.
 func (d *Definitions) Lookup(name string) (Definition, bool) {
 	def, ok := d.byName[name]
-	return def, ok
+	return def.clone(), ok
 }
 
 // Names returns every metric name, sorted.
@@ -59,7 +59,15 @@ func (d *Definitions) Names() []string {
 func (d *Definitions) All() []Definition {
 	out := make([]Definition, 0, len(d.byName))
 	for _, n := range d.Names() {
-		out = append(out, d.byName[n])
+		out = append(out, d.byName[n].clone())
 	}
 	return out
+}
+
+// clone copies d's matcher slices, the only state it shares.
+func (d Definition) clone() Definition {
+	for _, sel := range []*Selector{&d.Scrape.Histogram, &d.Scrape.Numerator, &d.Scrape.Denominator, &d.Scrape.Counter} {
+		sel.Matchers = append([]Matcher(nil), sel.Matchers...)
+	}
+	return d
 }

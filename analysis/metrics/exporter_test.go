@@ -129,7 +129,7 @@ func plan() []traffic {
 		// p95: all 50 in the first bucket that reaches rank 47.5:
 		// app ≤5 ms (lower bound 0): 5·47.5/50 = 4.75; Envoy ≤5 ms
 		// above ≤1 ms: 1 + 4·47.5/50 = 4.8.
-		version: "v1",
+		version:  "v1",
 		requests: []rq{{50, 4 * time.Millisecond, 200}},
 		want: map[string]float64{
 			EnvoyMeanLatency: 4, EnvoyP95Latency: 4.8, EnvoyErrorRate: 0, EnvoyRequestCount: 50,
@@ -138,7 +138,7 @@ func plan() []traffic {
 	}, {
 		// Slower than the app's highest finite bucket (10 s): the rank is
 		// in +Inf, and histogram_quantile answers that highest bound.
-		version: "v3",
+		version:  "v3",
 		requests: []rq{{10, 20 * time.Second, 200}},
 		want:     map[string]float64{AppP95Latency: 10_000, AppMeanLatency: 20_000, AppRequestCount: 10},
 	}}

@@ -1,13 +1,3 @@
-// Package metrics reads the value of a metric for one version of an app
-// over a time window, with the number of requests behind it.
-//
-// Metrics are data, not code: a Definition names a metric, its unit and
-// type, and says how to compute it, as PromQL templates for a Prometheus
-// server and as series selectors for scraped Prometheus text. Two Providers
-// compute Definitions: Prometheus (a server's HTTP API) and Scraper (reads
-// Envoy's /stats/prometheus or an app's /metrics itself, the embedded
-// default). The analysis loop picks one and judges only values backed by
-// enough samples.
 package metrics
 
 import (

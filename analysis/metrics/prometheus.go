@@ -47,6 +47,9 @@ var _ Provider = (*Prometheus)(nil)
 func NewPrometheus(opts PrometheusOptions) (*Prometheus, error) {
 	c := opts.Client
 	if c == nil {
+		if opts.Address == "" {
+			return nil, errors.New("prometheus provider: no address")
+		}
 		var err error
 		if c, err = api.NewClient(api.Config{Address: opts.Address}); err != nil {
 			return nil, fmt.Errorf("prometheus provider: %w", err)

@@ -175,10 +175,15 @@ func (s *Scraper) ScrapeNow(ctx context.Context) error {
 func (s *Scraper) scrape(ctx context.Context, t *target) error {
 	t.scrapeMu.Lock()
 	defer t.scrapeMu.Unlock()
-	// Stamped at the start, as Prometheus does: counters read later than
-	// the stamp are never attributed to an earlier window.
+	// Stamped at the start, as Prometheus stamps its samples; the values
+	// may include requests up to one scrape duration later.
 	at := s.opts.Now()
 	samples, err := s.fetch(ctx, t.URL)
+	if err != nil && ctx.Err() != nil {
+		// The scraper is stopping: that says nothing of the target, and
+		// queries after it should see staleness, not a failed target.
+		return ctx.Err()
+	}
 	if err != nil {
 		err = fmt.Errorf("scrape %s: %w", t.URL, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +20,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) set(sec float64) { c.mu.Lock(); defer c.mu.Unlock(); c.t = at(sec) }
 
 func newTestScraper(t *testing.T, c *clock, defs []Definition, targets ...Target) *Scraper {
@@ -154,9 +155,9 @@ func TestScraperPerVersionTargets(t *testing.T) {
 // and are not mistaken for "no data" either.
 func TestScraperFailingTargets(t *testing.T) {
 	var good, flaky textCounter
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	stalled := serveText(t, func() (string, int) { <-release; return "", 200 })
+	// Stalls until the scraper gives up and closes the connection.
+	stalled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(stalled.Close)
 	broken := serveText(t, func() (string, int) { return "oops", http.StatusInternalServerError })
 
 	for _, tc := range []struct {
@@ -249,14 +250,17 @@ func TestNewScraperChecksOptions(t *testing.T) {
 func TestScraperRunConcurrent(t *testing.T) {
 	e := newExporter(t)
 	e.touchPlan()
-	s, err := NewScraper(ScraperOptions{Targets: []Target{{URL: e.url()}}, Interval: 5 * time.Millisecond})
+	s, err := NewScraper(ScraperOptions{Targets: []Target{{URL: e.url()}}, Interval: 5 * time.Millisecond, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.ScrapeNow(ctx); err != nil { // the baseline, before any traffic
+		t.Fatal(err)
+	}
+	start := time.Now()
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
-	start := time.Now()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for range 20 {
@@ -267,7 +271,7 @@ func TestScraperRunConcurrent(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	var got Value
 	for time.Now().Before(deadline) {
-		got, err = s.Value(ctx, Query{Definition: builtin(t, EnvoyP95Latency), App: testApp, Version: "v2", Cluster: cluster("v2"), Start: start.Add(-time.Second), End: time.Now()})
+		got, err = s.Value(ctx, Query{Definition: builtin(t, EnvoyP95Latency), App: testApp, Version: "v2", Cluster: cluster("v2"), Start: start, End: time.Now()})
 		if err == nil && got.Samples == 2000 {
 			break
 		}

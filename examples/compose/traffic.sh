@@ -60,9 +60,13 @@ loop() { # country pause
 }
 
 echo "sending requests for Host: $HOST to $TARGET: $*"
+pids=
 for spec in "$@"; do
 	case $spec in
-	*:*) loop "${spec%%:*}" "${spec#*:}" & ;;
+	*:*)
+		loop "${spec%%:*}" "${spec#*:}" &
+		pids="$pids $!"
+		;;
 	*)
 		echo "traffic.sh: $spec: want COUNTRY:PAUSE" >&2
 		exit 2
@@ -71,5 +75,5 @@ for spec in "$@"; do
 done
 # Stop every loop on SIGTERM (docker compose stop) instead of waiting for
 # the 10 s kill.
-trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM INT
+trap 'kill $pids 2>/dev/null; exit 0' TERM INT
 wait

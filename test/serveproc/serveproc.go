@@ -99,8 +99,14 @@ func (p *Proc) Wait() error {
 func (p *Proc) PID() int { return p.cmd.Process.Pid }
 
 // RSS is the process's resident memory in bytes, from /proc.
-func (p *Proc) RSS() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID()))
+func (p *Proc) RSS() (int64, error) { return RSS(p.PID()) }
+
+// CPU is the user plus system CPU time the process has used.
+func (p *Proc) CPU() (time.Duration, error) { return CPU(p.PID()) }
+
+// RSS is a process's resident memory in bytes, from /proc.
+func RSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
@@ -113,9 +119,9 @@ func (p *Proc) RSS() (int64, error) {
 	return 0, errors.New("no VmRSS in /proc status")
 }
 
-// CPU is the user plus system CPU time the process has used.
-func (p *Proc) CPU() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID()))
+// CPU is the user plus system CPU time a process has used, from /proc.
+func CPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}

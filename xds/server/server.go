@@ -80,3 +80,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 	return err
 }
+
+// GRPC returns the underlying gRPC server, for callers that serve it
+// themselves (load harnesses).
+func (s *Server) GRPC() *grpc.Server { return s.grpc }

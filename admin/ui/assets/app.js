@@ -145,10 +145,11 @@
       ' rejected; last at ' + fmtClock(parseTime(stats.lastReload)));
     const dirError = stats.dirError ? el('p', { class: 'problem' }, 'directory: ' + stats.dirError) : null;
     const rows = files.map((f) => el('tr', { 'data-file': f.path, 'data-ok': f.ok ? 'true' : 'false' },
-      el('td', { class: 'mono' }, f.path),
+      el('td', { class: 'mono path' }, f.path),
       el('td', null, el('span', { class: 'badge ' + (f.ok ? 'ok' : 'bad') }, f.ok ? 'ok' : 'rejected'),
         f.stale ? el('div', { class: 'note' }, 'serving its last good version') : null),
-      el('td', null, [...(f.apps || []).map((a) => 'app ' + a), ...(f.experiments || []).map((e) => 'experiment ' + e)].join(', ') || '—'),
+      el('td', { class: 'declares' }, [...(f.apps || []).map((a) => 'app ' + a), ...(f.experiments || []).map((e) => 'experiment ' + e)]
+        .map((d) => el('div', null, d)), (f.apps || []).length + (f.experiments || []).length ? null : '—'),
       el('td', null, (f.problems || []).length
         ? el('ul', { class: 'problems' }, f.problems.map((p) => el('li', { class: 'problem mono', 'data-testid': 'problem' }, problemText(p))))
         : '—')));
@@ -157,7 +158,7 @@
         el('thead', null, el('tr', null, ['File', 'Status', 'Declares', 'Problems'].map((h) => el('th', null, h)))),
         el('tbody', null, rows))
       : el('p', { class: 'empty' }, 'No policy file.');
-    $('policies-body').replaceChildren(summary, dirError, table);
+    $('policies-body').replaceChildren(...[summary, dirError, table].filter(Boolean));
   }
 
   // ---- experiments --------------------------------------------------
@@ -173,11 +174,14 @@
       return;
     }
     const seen = new Set();
+    // The wide chart is drawn at the width it gets (card and figure padding
+    // off), so that its text is not scaled.
+    const width = Math.max(480, Math.min(1200, body.clientWidth - 56));
     const nodes = states.map((st) => {
       const json = JSON.stringify(st);
       let card = cards.get(st.experiment);
       if (!card || card.json !== json) {
-        card = { json, node: experimentCard(st) };
+        card = { json, node: experimentCard(st, width) };
         cards.set(st.experiment, card);
       }
       seen.add(st.experiment);
@@ -211,7 +215,7 @@
 
   function swatch(cls) { return el('span', { class: 'swatch ' + cls }); }
 
-  function experimentCard(st) {
+  function experimentCard(st, width) {
     const spec = st.spec || {};
     const versions = versionsOf(st);
     const colour = (v) => 'c' + (versions.indexOf(v) % PALETTE);
@@ -232,13 +236,14 @@
     const legend = el('div', { class: 'legend' },
       versions.map((v) => el('span', null, swatch(colour(v)), v)),
       el('span', null, el('span', { class: 'swatch fail' }), 'failing'),
+      el('span', null, el('span', { class: 'swatch unjudged' }), 'observed, not judged'),
       el('span', null, el('span', { class: 'swatch limit' }), 'limit'));
 
     const objectives = (spec.objectives || []).map((o, i) => objectiveChart(history, spec, o, i, versions, colour));
     return el('article', { class: 'card', 'data-experiment': st.experiment, 'data-stage': st.stage },
       header, facts, legend,
       el('div', { class: 'charts' },
-        el('figure', { class: 'chart wide' }, el('figcaption', null, 'Weights per iteration'), weightsChart(history, versions, colour)),
+        el('figure', { class: 'chart wide' }, el('figcaption', null, 'Weights per iteration'), weightsChart(history, versions, colour, width)),
         objectives),
       decisionsTable(history, versions));
   }
@@ -301,7 +306,7 @@
       g.append(svg('line', { class: 'grid', x1: left, x2: right, y1: y, y2: y }),
         svg('text', { class: 'tick', x: left - 6, y: y + 4, 'text-anchor': 'end' }, yFmt(v)));
     }
-    const xt = ax.ticks(f.x0, f.x1, Math.max(2, Math.floor((right - left) / 90)));
+    const xt = ax.ticks(f.x0, f.x1, Math.min(8, Math.max(3, Math.floor((right - left) / 85))));
     for (const v of xt) {
       const x = f.x(v);
       g.append(svg('line', { class: 'tickmark', x1: x, x2: x, y1: bottom, y2: bottom + 4 }),
@@ -318,9 +323,9 @@
     return pts.map(([x, y], i) => (i === 0 ? `M${x.toFixed(1)} ${y.toFixed(1)}` : `H${x.toFixed(1)} V${y.toFixed(1)}`)).join(' ');
   }
 
-  function weightsChart(history, versions, colour) {
+  function weightsChart(history, versions, colour, width) {
     const ax = xAxis(history);
-    const f = frame(720, 220, ax.xs.length ? ax.xs : [0], [0, 100]);
+    const f = frame(width, 230, ax.xs.length ? ax.xs : [0], [0, 100]);
     const root = svg('svg', { viewBox: `0 0 ${f.w} ${f.h}`, 'data-testid': 'weights-chart', role: 'img', 'aria-label': 'weights per variant' },
       axes(f, ax, [0, 25, 50, 75, 100], (v) => v + '%', 'weight %'));
     for (const v of versions) {
@@ -418,7 +423,8 @@
       el('h4', null, 'Decisions (' + history.length + ')'),
       history.length
         ? el('table', { class: 'grid', 'data-testid': 'decisions' },
-          el('thead', null, el('tr', null, ['#', 'Iteration', 'Time', 'Action', 'Reason', 'Weights after'].map((h) => el('th', null, h)))),
+          el('thead', null, el('tr', null, ['#', 'Iteration'].map((h) => el('th', { class: 'num' }, h)),
+            ['Time', 'Action', 'Reason', 'Weights after'].map((h) => el('th', null, h)))),
           el('tbody', null, rows))
         : el('p', { class: 'empty' }, 'No iteration yet.'));
   }

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shadowplane/shadowplane/test/serveproc"
+)
+
+// result is one implementation measured at one fleet size.
+type result struct {
+	impl       string
+	n          int
+	sync       time.Duration
+	lat        []time.Duration // change → all ACKed, sorted
+	storm      time.Duration
+	rss        int64 // after the changes
+	cpu        time.Duration
+	goroutines int
+	err        error
+}
+
+func (r result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return r.lat[int(p*float64(len(r.lat)-1)+0.5)]
+}
+
+// runCompare measures ours and the baseline at each fleet size and prints
+// the table.
+func runCompare(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("xdsload", flag.ContinueOnError)
+	sizes := fs.String("n", "100,1000", "comma-separated fleet sizes")
+	impls := fs.String("impl", "ours,baseline", "implementations: ours, baseline")
+	conns := fs.Int("conns", 0, "gRPC connections the proxies share (0: one each, as Envoy)")
+	changes := fs.Int("changes", 20, "changes to time at each size")
+	apps := fs.Int("apps", 10, "apps in the policy")
+	storm := fs.Bool("storm", true, "also time a reconnect storm: every proxy reconnecting at once")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up on one measurement after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var ns []int
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-n %q: want positive numbers", s)
+		}
+		ns = append(ns, n)
+	}
+	var results []result
+	for _, n := range ns {
+		for _, impl := range strings.Split(*impls, ",") {
+			fmt.Fprintf(os.Stderr, "measuring %s with %d proxies…\n", impl, n)
+			mctx, cancel := context.WithTimeout(ctx, *timeout)
+			r := measure(mctx, strings.TrimSpace(impl), n, *conns, *apps, *changes, *storm)
+			cancel()
+			if r.err != nil {
+				fmt.Fprintf(os.Stderr, "  %s n=%d: %v\n", impl, n, r.err)
+			}
+			results = append(results, r)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	printTable(os.Stdout, results, *conns, *apps, *changes)
+	return nil
+}
+
+func measure(ctx context.Context, impl string, n, conns, apps, changes int, storm bool) (r result) {
+	r = result{impl: impl, n: n}
+	self, err := os.Executable()
+	if err != nil {
+		r.err = err
+		return r
+	}
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	cmd := exec.CommandContext(cctx, self, "serve", "-impl", impl, "-apps", strconv.Itoa(apps))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		r.err = err
+		return r
+	}
+	if err := cmd.Start(); err != nil {
+		r.err = err
+		return r
+	}
+	defer cmd.Wait()
+	var xdsAddr, control string
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if _, err2 := fmt.Sscanf(line, "xds=%s control=%s", &xdsAddr, &control); err != nil || err2 != nil {
+		r.err = fmt.Errorf("server did not start: %q %v %v", line, err, err2)
+		return r
+	}
+	pid := cmd.Process.Pid
+
+	fl := newFleet(xdsAddr, n, conns)
+	fl.arm("")
+	start := time.Now()
+	if err := fl.connect(ctx); err != nil {
+		r.err = err
+		return r
+	}
+	defer fl.disconnect()
+	if r.err = fl.wait(ctx); r.err != nil {
+		r.err = fmt.Errorf("initial sync: %w", r.err)
+		return r
+	}
+	r.sync = time.Since(start)
+	cpu0, _ := serveproc.CPU(pid)
+	client := &http.Client{Timeout: time.Minute}
+	for c := 0; c < changes; c++ {
+		fl.arm(fl.current())
+		t0 := time.Now()
+		resp, err := client.Post("http://"+control+"/change", "", nil)
+		if err != nil {
+			r.err = err
+			return r
+		}
+		resp.Body.Close()
+		if r.err = fl.wait(ctx); r.err != nil {
+			r.err = fmt.Errorf("change %d: %w", c, r.err)
+			return r
+		}
+		r.lat = append(r.lat, time.Since(t0))
+	}
+	cpu1, _ := serveproc.CPU(pid)
+	r.cpu = cpu1 - cpu0
+	r.rss, _ = serveproc.RSS(pid)
+	if resp, err := client.Get("http://" + control + "/stats"); err == nil {
+		var st struct{ Goroutines int }
+		json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		r.goroutines = st.Goroutines
+	}
+	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+
+	if storm {
+		fl.disconnect()
+		fl.arm("")
+		t0 := time.Now()
+		if err := fl.connect(ctx); err != nil {
+			r.err = err
+			return r
+		}
+		if err := fl.wait(ctx); err != nil {
+			r.err = errors.Join(r.err, fmt.Errorf("reconnect storm: %w", err))
+			return r
+		}
+		r.storm = time.Since(t0)
+	}
+	return r
+}
+
+func printTable(w *os.File, rs []result, conns, apps, changes int) {
+	fmt.Fprintf(w, "\nchange applied in-process → every proxy ACKed the new routes (%d changes per row; %d apps; ", changes, apps)
+	if conns == 0 {
+		fmt.Fprintln(w, "one gRPC connection per proxy)")
+	} else {
+		fmt.Fprintf(w, "proxies over %d connections)\n", conns)
+	}
+	fmt.Fprintf(w, "%-9s %7s %10s %10s %10s %10s %12s %10s %12s %11s\n",
+		"impl", "proxies", "sync", "p50", "p99", "max", "storm", "RSS MiB", "KiB/proxy", "goroutines")
+	byN := map[int]map[string]result{}
+	for _, r := range rs {
+		if byN[r.n] == nil {
+			byN[r.n] = map[string]result{}
+		}
+		byN[r.n][r.impl] = r
+		if r.err != nil {
+			fmt.Fprintf(w, "%-9s %7d  failed: %v\n", r.impl, r.n, r.err)
+			continue
+		}
+		fmt.Fprintf(w, "%-9s %7d %10s %10s %10s %10s %12s %10.1f %12.1f %11d\n", r.impl, r.n,
+			ms(r.sync), ms(r.pct(0.5)), ms(r.pct(0.99)), ms(r.pct(1)), ms(r.storm),
+			float64(r.rss)/(1<<20), float64(r.rss)/1024/float64(r.n), r.goroutines)
+	}
+	var ns []int
+	for n := range byN {
+		ns = append(ns, n)
+	}
+	sort.Ints(ns)
+	fmt.Fprintln(w, "\nbaseline ÷ ours (higher is better for ours):")
+	for _, n := range ns {
+		o, b := byN[n]["ours"], byN[n]["baseline"]
+		if o.err != nil || b.err != nil || len(o.lat) == 0 || len(b.lat) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  %6d proxies: p50 %.1f×  p99 %.1f×  memory %.1f×\n", n,
+			ratio(b.pct(0.5), o.pct(0.5)), ratio(b.pct(0.99), o.pct(0.99)), float64(b.rss)/float64(o.rss))
+	}
+}
+
+func ms(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}

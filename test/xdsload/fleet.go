@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/shadowplane/shadowplane/test/simproxy"
+)
+
+// fleet is N simulated proxies. Each proxy reports the route versions it
+// ACKs; the fleet counts, per change, the proxies that have ACKed a route
+// version other than the one every proxy held before the change.
+type fleet struct {
+	addr  string
+	n     int
+	conns int
+
+	mu       sync.Mutex
+	old      string
+	epoch    int64
+	counted  []int64 // epoch each proxy was last counted in
+	acked    atomic.Int64
+	complete chan struct{}
+	last     []atomic.Value // last route version ACKed, per proxy
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	ccs    []*grpc.ClientConn
+	wg     sync.WaitGroup
+}
+
+func newFleet(addr string, n, conns int) *fleet {
+	if conns <= 0 || conns > n {
+		conns = n
+	}
+	return &fleet{addr: addr, n: n, conns: conns, counted: make([]int64, n), complete: make(chan struct{}, 1), last: make([]atomic.Value, n)}
+}
+
+// connect opens the connections and starts every proxy at once.
+func (f *fleet) connect(ctx context.Context) error {
+	f.ctx, f.cancel = context.WithCancel(ctx)
+	f.ccs = nil
+	for i := 0; i < f.conns; i++ {
+		cc, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return err
+		}
+		f.ccs = append(f.ccs, cc)
+	}
+	for i := 0; i < f.n; i++ {
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			simproxy.Run(f.ctx, simproxy.Config{
+				Node: &core.Node{Id: fmt.Sprintf("proxy-%05d", i), Cluster: "load", UserAgentName: "envoy"},
+				Conn: f.ccs[i%f.conns],
+				OnACK: func(typeURL, version string, _ time.Time) {
+					if typeURL == resourcev3.RouteType {
+						f.last[i].Store(version)
+						f.ack(i, version)
+					}
+				},
+			})
+		}()
+	}
+	return nil
+}
+
+// disconnect ends every stream and connection.
+func (f *fleet) disconnect() {
+	f.cancel()
+	for _, cc := range f.ccs {
+		cc.Close()
+	}
+	f.wg.Wait()
+}
+
+func (f *fleet) ack(i int, version string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if version == f.old || f.counted[i] == f.epoch {
+		return
+	}
+	f.counted[i] = f.epoch
+	if f.acked.Add(1) == int64(f.n) {
+		f.complete <- struct{}{}
+	}
+}
+
+// arm starts counting proxies that ACK a route version other than old
+// ("" counts any version: a fresh stream's first ACK).
+func (f *fleet) arm(old string) {
+	f.mu.Lock()
+	f.old, f.epoch = old, f.epoch+1
+	f.acked.Store(0)
+	select {
+	case <-f.complete:
+	default:
+	}
+	f.mu.Unlock()
+}
+
+// current is the route version proxy 0 holds, which every proxy holds
+// between changes.
+func (f *fleet) current() string {
+	v, _ := f.last[0].Load().(string)
+	return v
+}
+
+// wait blocks until every proxy has been counted since arm.
+func (f *fleet) wait(ctx context.Context) error {
+	select {
+	case <-f.complete:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%d of %d proxies ACKed: %w", f.acked.Load(), f.n, ctx.Err())
+	}
+}
