@@ -9,7 +9,6 @@ import (
 	"sort"
 	"time"
 
-
 	"github.com/shadowplane/shadowplane/test/serveproc"
 )
 
