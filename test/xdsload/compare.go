@@ -18,6 +18,9 @@ import (
 	"github.com/shadowplane/shadowplane/test/serveproc"
 )
 
+// profileDir, when set, receives each server's CPU profile.
+var profileDir string
+
 // result is one implementation measured at one fleet size.
 type result struct {
 	impl       string
@@ -49,6 +52,7 @@ func runCompare(ctx context.Context, args []string) error {
 	apps := fs.Int("apps", 10, "apps in the policy")
 	storm := fs.Bool("storm", true, "also time a reconnect storm: every proxy reconnecting at once")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up on one measurement after this long")
+	fs.StringVar(&profileDir, "cpuprofile-dir", "", "write each server's CPU profile into `DIR`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,7 +93,14 @@ func measure(ctx context.Context, impl string, n, conns, apps, changes int, stor
 	}
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
-	cmd := exec.CommandContext(cctx, self, "serve", "-impl", impl, "-apps", strconv.Itoa(apps))
+	args := []string{"serve", "-impl", impl, "-apps", strconv.Itoa(apps)}
+	if profileDir != "" {
+		args = append(args, "-cpuprofile", fmt.Sprintf("%s/%s-%d.cpu", profileDir, impl, n))
+	}
+	cmd := exec.CommandContext(cctx, self, args...)
+	// Interrupt rather than kill, so the server can write its profile.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -100,7 +111,10 @@ func measure(ctx context.Context, impl string, n, conns, apps, changes int, stor
 		r.err = err
 		return r
 	}
-	defer cmd.Wait()
+	defer func() {
+		stop()
+		cmd.Wait()
+	}()
 	var xdsAddr, control string
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if _, err2 := fmt.Sscanf(line, "xds=%s control=%s", &xdsAddr, &control); err != nil || err2 != nil {
@@ -174,8 +188,8 @@ func printTable(w *os.File, rs []result, conns, apps, changes int) {
 	} else {
 		fmt.Fprintf(w, "proxies over %d connections)\n", conns)
 	}
-	fmt.Fprintf(w, "%-9s %7s %10s %10s %10s %10s %12s %10s %12s %11s\n",
-		"impl", "proxies", "sync", "p50", "p99", "max", "storm", "RSS MiB", "KiB/proxy", "goroutines")
+	fmt.Fprintf(w, "%-9s %7s %10s %10s %10s %10s %12s %10s %12s %11s %14s\n",
+		"impl", "proxies", "sync", "p50", "p99", "max", "storm", "RSS MiB", "KiB/proxy", "goroutines", "CPU/change")
 	byN := map[int]map[string]result{}
 	for _, r := range rs {
 		if byN[r.n] == nil {
@@ -186,9 +200,9 @@ func printTable(w *os.File, rs []result, conns, apps, changes int) {
 			fmt.Fprintf(w, "%-9s %7d  failed: %v\n", r.impl, r.n, r.err)
 			continue
 		}
-		fmt.Fprintf(w, "%-9s %7d %10s %10s %10s %10s %12s %10.1f %12.1f %11d\n", r.impl, r.n,
+		fmt.Fprintf(w, "%-9s %7d %10s %10s %10s %10s %12s %10.1f %12.1f %11d %14s\n", r.impl, r.n,
 			ms(r.sync), ms(r.pct(0.5)), ms(r.pct(0.99)), ms(r.pct(1)), ms(r.storm),
-			float64(r.rss)/(1<<20), float64(r.rss)/1024/float64(r.n), r.goroutines)
+			float64(r.rss)/(1<<20), float64(r.rss)/1024/float64(r.n), r.goroutines, ms(r.cpu/time.Duration(max(len(r.lat), 1))))
 	}
 	var ns []int
 	for n := range byN {

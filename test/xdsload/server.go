@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -36,8 +38,20 @@ func runServer(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("xdsload serve", flag.ContinueOnError)
 	impl := fs.String("impl", "ours", "ours or baseline")
 	apps := fs.Int("apps", 10, "apps in the policy")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` until the server stops")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	var apply func(edit int) error
 	var srv *grpc.Server
@@ -80,7 +94,11 @@ func runServer(ctx context.Context, args []string) error {
 		srv.Stop()
 	}()
 	fmt.Printf("xds=%s control=%s\n", lis.Addr(), ctl.Addr())
-	return srv.Serve(lis)
+	err = srv.Serve(lis)
+	if ctx.Err() != nil {
+		return nil // stopped on purpose
+	}
+	return err
 }
 
 // loadModel is the load-test policy at edit, decoded and validated as
