@@ -133,26 +133,47 @@ type Subset struct {
 // change what it is sent. Results are memoised, since many clients ask for
 // the same names.
 func (ts *TypeSnapshot) Subset(names map[string]struct{}) *Subset {
+	return ts.SubsetOf(NewNameSet(names))
+}
+
+// NameSet is a subscription's names, sorted, with a key that identifies
+// them. Building one costs a sort; a caller that asks for the same names
+// again and again (every push to a stream) keeps it.
+type NameSet struct {
+	Names []string
+	Key   string
+}
+
+// NewNameSet sorts names into a NameSet.
+func NewNameSet(names map[string]struct{}) NameSet {
 	sorted := make([]string, 0, len(names))
 	for n := range names {
-		if _, ok := ts.Items[n]; ok {
-			sorted = append(sorted, n)
-		}
+		sorted = append(sorted, n)
 	}
 	sort.Strings(sorted)
-	key := strings.Join(sorted, "\x00")
+	return NameSet{Names: sorted, Key: strings.Join(sorted, "\x00")}
+}
+
+// SubsetOf is Subset for a prepared NameSet.
+func (ts *TypeSnapshot) SubsetOf(ns NameSet) *Subset {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if sub, ok := ts.subset[key]; ok {
+	if sub, ok := ts.subset[ns.Key]; ok {
 		return sub
 	}
-	sub := &Subset{Version: ts.versionOf(sorted), Versions: make(map[string]string, len(sorted))}
-	for _, n := range sorted {
+	var present []string
+	for _, n := range ns.Names {
+		if _, ok := ts.Items[n]; ok {
+			present = append(present, n)
+		}
+	}
+	sub := &Subset{Version: ts.versionOf(present), Versions: make(map[string]string, len(present))}
+	for _, n := range present {
 		it := ts.Items[n]
 		sub.Resources = append(sub.Resources, it.Any)
 		sub.Versions[n] = it.Version
 	}
-	ts.subset[key] = sub
+	ts.subset[ns.Key] = sub
 	return sub
 }
 

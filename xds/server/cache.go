@@ -50,6 +50,9 @@ type watch struct {
 	req *cache.Request
 	sub cache.Subscription
 	ch  chan cache.Response
+	// names is the subscription's names, prepared once: a watch is
+	// answered against every new generation until it fires.
+	names *xds.NameSet
 }
 
 type deltaWatch struct {
@@ -126,10 +129,15 @@ func (c *Cache) SetGeneration(gen *xds.Generation) error {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	old := c.gen
 	c.gen = gen
+	unchanged := typesUnchanged(old, gen)
 	for _, t := range xds.PushOrder {
 		n := 0
 		for w := range c.watches[t] {
+			if unchanged(w.req.GetNode(), t) {
+				continue
+			}
 			if resp := c.respond(w); resp != nil {
 				w.ch <- resp
 				delete(c.watches[t], w)
@@ -137,6 +145,9 @@ func (c *Cache) SetGeneration(gen *xds.Generation) error {
 			}
 		}
 		for w := range c.deltas[t] {
+			if unchanged(w.req.GetNode(), t) {
+				continue
+			}
 			if resp := c.respondDelta(w); resp != nil {
 				w.ch <- resp
 				delete(c.deltas[t], w)
@@ -148,6 +159,38 @@ func (c *Cache) SetGeneration(gen *xds.Generation) error {
 		}
 	}
 	return nil
+}
+
+// typesUnchanged reports, for a node and a type, whether the node's group
+// serves that type identically under both generations. Every open watch
+// was answered (or held) against the old generation, so such a watch has
+// nothing new to hear: skipping it makes a route change cost one check per
+// stream for the other four types. Results are computed once per group.
+func typesUnchanged(old, gen *xds.Generation) func(*core.Node, string) bool {
+	if old == nil {
+		return func(*core.Node, string) bool { return false }
+	}
+	type key struct {
+		group xds.GroupKey
+		typ   string
+	}
+	memo := map[key]bool{}
+	return func(node *core.Node, typ string) bool {
+		g := gen.Key(node)
+		if old.Key(node) != g {
+			return false // the node changed group: its resources may differ
+		}
+		k := key{g, typ}
+		if v, ok := memo[k]; ok {
+			return v
+		}
+		before, err1 := old.Snapshot(g)
+		after, err2 := gen.Snapshot(g)
+		same := err1 == nil && err2 == nil && before.Type(typ) != nil && after.Type(typ) != nil &&
+			before.Type(typ).Version == after.Type(typ).Version
+		memo[k] = same
+		return same
+	}
 }
 
 // Generation returns the served generation; nil before the first.
@@ -196,7 +239,11 @@ func (c *Cache) respond(w *watch) cache.Response {
 		r.resources = ts.All()
 		r.returned = map[string]string{sentVersionKey: ts.Version}
 	} else {
-		s := ts.Subset(w.sub.SubscribedResources())
+		if w.names == nil {
+			ns := xds.NewNameSet(w.sub.SubscribedResources())
+			w.names = &ns
+		}
+		s := ts.SubsetOf(*w.names)
 		r.version = s.Version
 		r.resources = s.Resources
 		// The server edits this map when the subscription shrinks: copy.
