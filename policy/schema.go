@@ -5,11 +5,12 @@ import (
 	_ "embed"
 )
 
-// schemaJSON is the JSON Schema of an App document, for editors
-// (yaml-language-server) and for tools that check policy before it reaches
-// shadowplane. Decoding is the authority: the schema cannot express every
-// rule (unknown variants, unreachable routes), and a test keeps its fields
-// in step with the structs.
+// schemaJSON is the JSON Schema of a policy document, an App or an
+// Experiment by its kind, for editors (yaml-language-server) and for tools
+// that check policy before it reaches shadowplane. Decoding is the
+// authority: the schema cannot express every rule (unknown variants,
+// unreachable routes, lowerLimit above upperLimit), and a test keeps its
+// fields in step with the structs.
 //
 //go:embed schema.json
 var schemaJSON []byte

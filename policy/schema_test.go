@@ -81,11 +81,6 @@ func TestSchemaAcceptsGoodFiles(t *testing.T) {
 	}
 	for _, path := range append(examples, good...) {
 		for i, doc := range yamlDocuments(t, path) {
-			// The schema describes App documents; Experiment documents are
-			// checked by the decoder only (see docs/experiments.md).
-			if m, ok := doc.(map[string]any); ok && m["kind"] == KindExperiment {
-				continue
-			}
 			if err := sch.Validate(doc); err != nil {
 				t.Errorf("%s, document %d: %v", path, i, err)
 			}
@@ -106,6 +101,7 @@ var schemaRejects = []string{
 	"retries-bad-on", "retries-many", "retries-zero", "split-empty",
 	"split-missing", "unknown-field", "unknown-route-field", "wrong-kind",
 	"wrong-type-port",
+	"experiment-conformance-two", "experiment-unknown-pattern",
 }
 
 func TestSchemaRejectsBadFiles(t *testing.T) {
@@ -124,23 +120,30 @@ func TestSchemaRejectsBadFiles(t *testing.T) {
 }
 
 // TestSchemaMatchesStructs keeps schema.json in step with the Go types:
-// every struct reachable from App has a schema (App at the root, the others
-// under $defs by type name) with exactly its YAML fields as properties,
+// every struct reachable from App or Experiment has a schema under $defs,
+// by type name, with exactly its YAML fields as properties, each described,
 // its fields without omitempty as required, and a $ref to the schema of
-// each nested struct.
+// each nested struct. The root picks $defs/App or $defs/Experiment by kind.
 func TestSchemaMatchesStructs(t *testing.T) {
 	var schema map[string]any
 	if err := json.Unmarshal(Schema(), &schema); err != nil {
 		t.Fatal(err)
 	}
+	if ref := refOf(schema["then"]); ref != "#/$defs/Experiment" {
+		t.Errorf("root then: $ref %v, want #/$defs/Experiment", ref)
+	}
+	if ref := refOf(schema["else"]); ref != "#/$defs/App" {
+		t.Errorf("root else: $ref %v, want #/$defs/App", ref)
+	}
 	defs, _ := schema["$defs"].(map[string]any)
-	for name, typ := range modelStructs() {
-		var node map[string]any
-		if typ == reflect.TypeFor[App]() {
-			node = schema
-		} else {
-			node, _ = defs[typ.Name()].(map[string]any)
+	structs := schemaStructs(reflect.TypeFor[App](), reflect.TypeFor[Experiment]())
+	for _, want := range []string{"App", "Experiment", "Route", "Steps", "Objective", "Reward", "MetricsSource"} {
+		if _, ok := structs["policy."+want]; !ok {
+			t.Errorf("policy.%s is not checked", want)
 		}
+	}
+	for name, typ := range structs {
+		node, _ := defs[typ.Name()].(map[string]any)
 		if node == nil {
 			t.Errorf("%s: no $defs/%s in schema.json", name, typ.Name())
 			continue
@@ -152,14 +155,17 @@ func TestSchemaMatchesStructs(t *testing.T) {
 		var goFields, required []string
 		for _, f := range yamlFields(typ) {
 			goFields = append(goFields, f.name)
-			if !hasOmitempty(typ, f.name) {
+			if !hasOmitempty(typ, f.name) && !requiredByRule[typ.Name()+"."+f.name] {
 				required = append(required, f.name)
+			}
+			if requiredByRule[typ.Name()+"."+f.name] && !requiresSomewhere(node["allOf"], f.name) {
+				t.Errorf("%s.%s: not required by any rule of allOf", name, f.name)
 			}
 			prop, _ := props[f.name].(map[string]any)
 			if prop == nil {
 				continue
 			}
-			if prop["description"] == nil && typ == reflect.TypeFor[App]() {
+			if d, _ := prop["description"].(string); d == "" {
 				t.Errorf("%s.%s: no description", name, f.name)
 			}
 			if st, ok := modelStruct(f.typ); ok {
@@ -195,6 +201,68 @@ func TestSchemaMatchesStructs(t *testing.T) {
 	}
 }
 
+// requiredByRule lists the fields whose omitempty tag does not say whether
+// a document needs them. The schema requires them in an allOf rule instead
+// of its "required" list.
+var requiredByRule = map[string]bool{
+	// Not omitempty, but AB experiments may leave it out.
+	"Experiment.objectives": true,
+	// omitempty, but always needed: the scrape provider (the default) needs
+	// targets, the prometheus provider a URL.
+	"Experiment.metrics": true,
+}
+
+// schemaStructs is every struct type reachable from roots through YAML
+// fields, by the name yaml.v3 prints in its errors ("policy.Route").
+func schemaStructs(roots ...reflect.Type) map[string]reflect.Type {
+	seen := map[string]reflect.Type{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		if _, ok := seen[t.String()]; ok {
+			return
+		}
+		seen[t.String()] = t
+		for _, f := range yamlFields(t) {
+			if st, ok := modelStruct(f.typ); ok {
+				walk(st)
+			}
+		}
+	}
+	for _, r := range roots {
+		walk(r)
+	}
+	return seen
+}
+
+// refOf returns the $ref of a schema node, or nil.
+func refOf(node any) any {
+	m, _ := node.(map[string]any)
+	return m["$ref"]
+}
+
+// requiresSomewhere reports whether a "required" list anywhere in the
+// schema fragment v names field.
+func requiresSomewhere(v any, field string) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if rs, ok := v["required"].([]any); ok && slices.Contains(rs, any(field)) {
+			return true
+		}
+		for _, c := range v {
+			if requiresSomewhere(c, field) {
+				return true
+			}
+		}
+	case []any:
+		for _, c := range v {
+			if requiresSomewhere(c, field) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // hasOmitempty reports whether the YAML field name of t (or of a struct
 // inlined in t) is tagged omitempty.
 func hasOmitempty(t reflect.Type, name string) bool {
@@ -213,4 +281,115 @@ func hasOmitempty(t reflect.Type, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestSchemaExperimentRules checks the rules of $defs/Experiment on small
+// documents, and that the decoder agrees with the schema on each: the
+// schema must reject only what shadowplane rejects.
+func TestSchemaExperimentRules(t *testing.T) {
+	const canary = `kind: Experiment
+name: canary
+app: web
+route: default
+testing: Canary
+baseline: v1
+candidates: [v2]
+objectives: [{metric: app/error-rate, upperLimit: 0.01}]
+metrics: {targets: {v1: ["http://127.0.0.1:9001/metrics"], v2: ["http://127.0.0.1:9002/metrics"]}}
+`
+	const conformance = `kind: Experiment
+name: dark
+app: web
+route: default
+testing: Conformance
+candidates: [v2]
+objectives: [{metric: envoy/error-rate, upperLimit: 0.01}]
+metrics: {provider: prometheus, prometheus: "http://127.0.0.1:9090"}
+`
+	const ab = `kind: Experiment
+name: ab
+app: web
+route: default
+testing: AB
+baseline: v1
+candidates: [v2, v3]
+reward: {metric: app/request-count, preferHigher: true}
+metrics: {targets: {"*": ["https://envoy:9901/stats/prometheus"]}}
+`
+	tests := []struct {
+		name, doc string
+		ok        bool
+	}{
+		{"canary", canary, true},
+		{"conformance", conformance, true},
+		{"ab without objectives", ab, true},
+		{"every field", canary + "apiVersion: shadowplane.dev/v1alpha1\ndeployment: BlueGreen\nsteps: {maxWeight: 80, stepWeight: 20}\ninterval: 1m30s\niterations: 5\nminSamples: 1\nmaxNoData: 2\nonSuccess: keep\nonFailure: keep\n", true},
+		{"app field", canary + "variants: [{name: v1}]\n", false},
+		{"unknown deployment", canary + "deployment: Rolling\n", false},
+		{"unknown onSuccess", canary + "onSuccess: Promote\n", false},
+		{"rollback is no onFailure", canary + "onFailure: promote\n", false},
+		{"bad name", strings.Replace(canary, "name: canary", "name: Canary", 1), false},
+		{"bad app", strings.Replace(canary, "app: web", "app: web_1", 1), false},
+		{"bad candidate", strings.Replace(canary, "[v2]", "[V2]", 1), false},
+		{"no candidates", strings.Replace(canary, "[v2]", "[]", 1), false},
+		{"canary two candidates", strings.Replace(canary, "[v2]", "[v2, v3]", 1), false},
+		{"canary no baseline", strings.Replace(canary, "baseline: v1\n", "", 1), false},
+		{"canary no objectives", strings.Replace(canary, "objectives: [{metric: app/error-rate, upperLimit: 0.01}]\n", "", 1), false},
+		{"canary empty objectives", strings.Replace(canary, "[{metric: app/error-rate, upperLimit: 0.01}]", "[]", 1), false},
+		{"canary reward", canary + "reward: {metric: app/request-count}\n", false},
+		{"relative to baseline", strings.Replace(canary, "upperLimit: 0.01}", "upperLimit: 1.2, relativeTo: baseline}", 1), true},
+		{"relative to other", strings.Replace(canary, "upperLimit: 0.01}", "upperLimit: 1.2, relativeTo: v1}", 1), false},
+		{"no limit", strings.Replace(canary, ", upperLimit: 0.01", "", 1), false},
+		{"lower limit only", strings.Replace(canary, "upperLimit: 0.01", "lowerLimit: -1", 1), true},
+		{"negative upper limit", strings.Replace(canary, "upperLimit: 0.01", "upperLimit: -1", 1), false},
+		{"no metric", strings.Replace(canary, "metric: app/error-rate, ", "", 1), false},
+		{"conformance baseline", conformance + "baseline: v1\n", false},
+		{"conformance progressive", conformance + "deployment: Progressive\n", false},
+		{"conformance relative", strings.Replace(conformance, "upperLimit: 0.01}", "upperLimit: 1.2, relativeTo: baseline}", 1), false},
+		{"ab no reward", strings.Replace(ab, "reward: {metric: app/request-count, preferHigher: true}\n", "", 1), false},
+		{"ab empty reward metric", strings.Replace(ab, "metric: app/request-count", "metric: \"\"", 1), false},
+		{"ab no baseline", strings.Replace(ab, "baseline: v1\n", "", 1), false},
+		{"ab progressive", ab + "deployment: Progressive\n", false},
+		{"ab progressive one candidate", strings.Replace(ab, "[v2, v3]", "[v2]", 1) + "deployment: Progressive\n", true},
+		{"candidate twice", strings.Replace(ab, "[v2, v3]", "[v2, v2]", 1), false},
+		{"steps over 100", canary + "steps: {maxWeight: 101}\n", false},
+		{"steps fractional", canary + "steps: {stepWeight: 2.5}\n", false},
+		{"interval without unit", canary + "interval: \"10\"\n", false},
+		{"interval as a number", canary + "interval: 10\n", false},
+		{"interval negative", canary + "interval: -10s\n", false},
+		{"iterations over 10000", canary + "iterations: 10001\n", false},
+		{"minSamples negative", canary + "minSamples: -1\n", false},
+		{"maxNoData negative", canary + "maxNoData: -1\n", false},
+		{"no metrics", strings.Replace(canary, canary[strings.Index(canary, "metrics:"):], "", 1), false},
+		{"scrape without targets", strings.Replace(canary, canary[strings.Index(canary, "metrics:"):], "metrics: {provider: scrape}\n", 1), false},
+		{"prometheus without URL", strings.Replace(conformance, ", prometheus: \"http://127.0.0.1:9090\"", "", 1), false},
+		{"prometheus not a URL", strings.Replace(conformance, "http://127.0.0.1:9090", "127.0.0.1:9090", 1), false},
+		{"unknown provider", strings.Replace(conformance, "provider: prometheus", "provider: datadog", 1), false},
+		{"target not a URL", strings.Replace(canary, "http://127.0.0.1:9001/metrics", "ftp://127.0.0.1/metrics", 1), false},
+		{"target key not a version", strings.Replace(canary, "{v1:", "{V1:", 1), false},
+		{"targets not lists", strings.Replace(ab, `["https://envoy:9901/stats/prometheus"]`, `"https://envoy:9901/stats/prometheus"`, 1), false},
+		{"unknown metrics field", strings.Replace(conformance, "provider: prometheus", "provider: prometheus, query: up", 1), false},
+	}
+	sch := compileSchema(t)
+	dir := t.TempDir()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
+			if err := os.WriteFile(path, []byte(tt.doc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			docs := yamlDocuments(t, path)
+			if len(docs) != 1 {
+				t.Fatalf("%d documents, want 1", len(docs))
+			}
+			err := sch.Validate(docs[0])
+			if (err == nil) != tt.ok {
+				t.Errorf("schema: %v, want ok %v", err, tt.ok)
+			}
+			_, problems := ParseFile(path, []byte(tt.doc))
+			if (len(problems) == 0) != tt.ok {
+				t.Errorf("decoder: %v, want ok %v", problems, tt.ok)
+			}
+		})
+	}
 }
