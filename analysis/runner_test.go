@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -121,24 +122,12 @@ func TestRunnerPromotesAHealthyCanary(t *testing.T) {
 			v2 = append(v2, w["v2"])
 		}
 	}
-	if want := []uint32{20, 40, 60, 100}; !equalU32(v2, want) {
+	if want := []uint32{20, 40, 60, 100}; !slices.Equal(v2, want) {
 		t.Errorf("v2 weights served %v, want %v", v2, want)
 	}
 	if len(st.History) != 3 {
 		t.Errorf("%d history records, want 3", len(st.History))
 	}
-}
-
-func equalU32(a, b []uint32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestRunnerNeverPromotesWithoutMetrics(t *testing.T) {

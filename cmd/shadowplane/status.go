@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,7 +29,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	only := fs.Args()
 	client := &http.Client{Timeout: 5 * time.Second}
 	for {
-		states, err := fetchExperiments(ctx, client, strings.TrimSuffix(*addr, "/"))
+		states, err := admin.FetchExperiments(ctx, client, strings.TrimSuffix(*addr, "/"))
 		if err != nil {
 			return err
 		}
@@ -64,26 +63,4 @@ func allDone(states []analysis.State) bool {
 		}
 	}
 	return len(states) > 0
-}
-
-func fetchExperiments(ctx context.Context, c *http.Client, base string) ([]analysis.State, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/experiments", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("is shadowplane serve running? %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", req.URL, resp.Status)
-	}
-	var body struct {
-		Experiments []analysis.State `json:"experiments"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("%s: %w", req.URL, err)
-	}
-	return body.Experiments, nil
 }

@@ -3,12 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
 
+	adminapi "github.com/shadowplane/shadowplane/admin"
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/analysis/describe"
 )
@@ -26,7 +26,7 @@ func watch(ctx context.Context, cfg config, out io.Writer, admin string, gen *tr
 			return nil, fmt.Errorf("interrupted")
 		case <-tick.C:
 		}
-		states, err := experiments(ctx, client, admin)
+		states, err := adminapi.FetchExperiments(ctx, client, admin)
 		if err != nil {
 			continue // the control plane may still be starting
 		}
@@ -65,23 +65,6 @@ func allEnded(states []analysis.State) bool {
 		}
 	}
 	return true
-}
-
-func experiments(ctx context.Context, c *http.Client, admin string) ([]analysis.State, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/api/v1/experiments", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var body struct{ Experiments []analysis.State }
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, err
-	}
-	return body.Experiments, nil
 }
 
 func summary(out io.Writer, states []analysis.State, gen *traffic, took time.Duration) {

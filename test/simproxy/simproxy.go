@@ -7,6 +7,7 @@ package simproxy
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"time"
 
@@ -45,7 +46,7 @@ func Run(ctx context.Context, cfg Config) error {
 	names := map[string][]string{}
 	subscribe := func(typeURL string, want []string) error {
 		sort.Strings(want)
-		if equal(names[typeURL], want) {
+		if slices.Equal(names[typeURL], want) {
 			return nil
 		}
 		names[typeURL] = want
@@ -94,16 +95,4 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

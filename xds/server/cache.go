@@ -133,32 +133,67 @@ func (c *Cache) SetGeneration(gen *xds.Generation) error {
 	c.gen = gen
 	unchanged := typesUnchanged(old, gen)
 	for _, t := range xds.PushOrder {
-		n := 0
-		for w := range c.watches[t] {
-			if unchanged(w.req.GetNode(), t) {
-				continue
-			}
-			if resp := c.respond(w); resp != nil {
-				w.ch <- resp
-				delete(c.watches[t], w)
-				n++
-			}
-		}
-		for w := range c.deltas[t] {
-			if unchanged(w.req.GetNode(), t) {
-				continue
-			}
-			if resp := c.respondDelta(w); resp != nil {
-				w.ch <- resp
-				delete(c.deltas[t], w)
-				n++
-			}
-		}
+		n := fire(c.watches[t], t, unchanged, c.respondSotw)
+		n += fire(c.deltas[t], t, unchanged, c.respondDelta)
 		if n > 0 {
 			c.pushes(t, n)
 		}
 	}
 	return nil
+}
+
+// pending is an open watch of either protocol.
+type pending[R any] interface {
+	comparable
+	node() *core.Node
+	send(R)
+}
+
+func (w *watch) node() *core.Node                { return w.req.GetNode() }
+func (w *watch) send(r cache.Response)           { w.ch <- r }
+func (w *deltaWatch) node() *core.Node           { return w.req.GetNode() }
+func (w *deltaWatch) send(r cache.DeltaResponse) { w.ch <- r }
+
+// fire answers every watch of set that has something new, removes it,
+// and returns how many it answered. Called with c.mu.
+func fire[W pending[R], R any](set map[W]struct{}, typ string, unchanged func(*core.Node, string) bool, respond func(W) (R, bool)) int {
+	n := 0
+	for w := range set {
+		if unchanged(w.node(), typ) {
+			continue
+		}
+		if resp, ok := respond(w); ok {
+			w.send(resp)
+			delete(set, w)
+			n++
+		}
+	}
+	return n
+}
+
+// open answers w at once if it has something to send, and otherwise parks
+// it in its type's set until a change. Channels are buffered by the server
+// (one slot per type), and a watch is answered at most once, so sending
+// under the lock never blocks. A type shadowplane does not serve (secrets,
+// say) is held forever.
+func open[W pending[R], R any](c *Cache, sets map[string]map[W]struct{}, typeURL string, w W, respond func(W) (R, bool)) func() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	set, ok := sets[typeURL]
+	if !ok {
+		return func() {}
+	}
+	if resp, ok := respond(w); ok {
+		w.send(resp)
+		c.pushes(typeURL, 1)
+		return func() {}
+	}
+	set[w] = struct{}{}
+	return func() {
+		c.mu.Lock()
+		delete(set, w)
+		c.mu.Unlock()
+	}
 }
 
 // typesUnchanged reports, for a node and a type, whether the node's group
@@ -202,28 +237,13 @@ func (c *Cache) Generation() *xds.Generation {
 
 // CreateWatch answers a state-of-the-world request at once when the client
 // lacks the current version, and otherwise holds it until a change.
-// Channels are buffered by the server (one slot per type), and a watch is
-// answered at most once, so sending under the lock never blocks.
 func (c *Cache) CreateWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
-	w := &watch{req: req, sub: sub, ch: ch}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	set, ok := c.watches[req.GetTypeUrl()]
-	if !ok {
-		// A type shadowplane does not serve (secrets, say): hold it forever.
-		return func() {}, nil
-	}
-	if resp := c.respond(w); resp != nil {
-		ch <- resp
-		c.pushes(req.GetTypeUrl(), 1)
-		return func() {}, nil
-	}
-	set[w] = struct{}{}
-	return func() {
-		c.mu.Lock()
-		delete(set, w)
-		c.mu.Unlock()
-	}, nil
+	return open(c, c.watches, req.GetTypeUrl(), &watch{req: req, sub: sub, ch: ch}, c.respondSotw), nil
+}
+
+func (c *Cache) respondSotw(w *watch) (cache.Response, bool) {
+	r := c.respond(w)
+	return r, r != nil
 }
 
 // respond builds w's response from the current snapshot, or returns nil

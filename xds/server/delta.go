@@ -13,31 +13,15 @@ import (
 // are gone. A NACK needs no special case here: the server records what it
 // sent, so the rejected resources show no difference and are not resent.
 func (c *Cache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {
-	w := &deltaWatch{req: req, sub: sub, ch: ch}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	set, ok := c.deltas[req.GetTypeUrl()]
-	if !ok {
-		return func() {}, nil
-	}
-	if resp := c.respondDelta(w); resp != nil {
-		ch <- resp
-		c.pushes(req.GetTypeUrl(), 1)
-		return func() {}, nil
-	}
-	set[w] = struct{}{}
-	return func() {
-		c.mu.Lock()
-		delete(set, w)
-		c.mu.Unlock()
-	}, nil
+	return open(c, c.deltas, req.GetTypeUrl(), &deltaWatch{req: req, sub: sub, ch: ch}, c.respondDelta), nil
 }
 
-// respondDelta is called with c.mu.
-func (c *Cache) respondDelta(w *deltaWatch) cache.DeltaResponse {
+// respondDelta builds w's response, or reports there is nothing to send.
+// Called with c.mu.
+func (c *Cache) respondDelta(w *deltaWatch) (cache.DeltaResponse, bool) {
 	ts := c.typeSnapshot(w.req.GetNode(), w.req.GetTypeUrl())
 	if ts == nil {
-		return nil
+		return nil, false
 	}
 	known := w.sub.ReturnedResources()
 	wanted := func(name string) bool {
@@ -73,9 +57,9 @@ func (c *Cache) respondDelta(w *deltaWatch) cache.DeltaResponse {
 	// its initial fetch of a type only on a response.
 	fresh := w.req.GetResponseNonce() == "" && len(known) == 0
 	if len(r.resources) == 0 && len(r.removed) == 0 && !fresh {
-		return nil
+		return nil, false
 	}
-	return r
+	return r, true
 }
 
 type deltaResponse struct {
