@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -153,6 +154,9 @@ func measure(ctx context.Context, impl string, n, conns, apps, changes int, stor
 		}
 		r.lat = append(r.lat, time.Since(t0))
 	}
+	if profileDir != "" {
+		saveHeap(client, control, fmt.Sprintf("%s/%s-%d.heap", profileDir, impl, n))
+	}
 	cpu1, _ := serveproc.CPU(pid)
 	r.cpu = cpu1 - cpu0
 	r.rss, _ = serveproc.RSS(pid)
@@ -232,4 +236,19 @@ func ratio(a, b time.Duration) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
+}
+
+// saveHeap stores the server's heap profile.
+func saveHeap(c *http.Client, control, path string) {
+	resp, err := c.Get("http://" + control + "/debug/pprof/heap")
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	io.Copy(f, resp.Body)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -85,6 +86,7 @@ func runServer(ctx context.Context, args []string) error {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
+	mux.Handle("/debug/pprof/", http.DefaultServeMux) // net/http/pprof
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		json.NewEncoder(w).Encode(map[string]int{"goroutines": runtime.NumGoroutine()})
 	})

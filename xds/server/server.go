@@ -49,6 +49,11 @@ func New(ctx context.Context, cache *Cache, registry *Registry, opts Options) *S
 	opts = opts.withDefaults()
 	gs := grpc.NewServer(
 		grpc.MaxConcurrentStreams(opts.MaxConcurrentStreams),
+		// A proxy's connection is idle between pushes: return the write
+		// buffer to a shared pool after each flush and keep a small read
+		// buffer, instead of 32 KiB of each per connection for its life.
+		grpc.SharedWriteBuffer(true),
+		grpc.ReadBufferSize(4<<10),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: opts.KeepaliveTime, Timeout: opts.KeepaliveTimeout}),
 		// Envoy pings as often as its bootstrap says (30 s in ours);
 		// allow that, and pings on idle connections.
