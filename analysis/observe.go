@@ -21,12 +21,12 @@ import (
 // one provider per experiment and metrics source, started by Prepare so
 // that a scraper has history before the first window opens.
 type MetricsObserver struct {
-	defs *metrics.Definitions
-	log  *slog.Logger
+	log *slog.Logger
 	// ScrapeInterval is the scrapers' period; default 1s.
 	ScrapeInterval time.Duration
 
 	mu        sync.Mutex
+	defs      *metrics.Definitions
 	ctx       context.Context
 	providers map[string]*source
 }
@@ -72,6 +72,21 @@ func experimentMetrics(e *policy.Experiment) []string {
 	return out
 }
 
+// SetDefinitions replaces the metric definitions, when the policy's
+// Metric documents change. Scrapers restart, as they keep only the series
+// their definitions read.
+func (o *MetricsObserver) SetDefinitions(defs *metrics.Definitions) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.defs = defs
+}
+
+func (o *MetricsObserver) definitions() *metrics.Definitions {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.defs
+}
+
 // Prepare starts the experiment's metrics source, if it has none yet.
 func (o *MetricsObserver) Prepare(e *policy.Experiment) {
 	if _, err := o.provider(e); err != nil {
@@ -82,9 +97,9 @@ func (o *MetricsObserver) Prepare(e *policy.Experiment) {
 // provider returns the experiment's provider, replacing it when the spec's
 // metrics source changed.
 func (o *MetricsObserver) provider(e *policy.Experiment) (metrics.Provider, error) {
-	key := sourceKey(e.Metrics)
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	key := sourceKey(e.Metrics) + fmt.Sprintf("|%p", o.defs)
 	if s, ok := o.providers[e.Name]; ok {
 		if s.key == key {
 			return s.provider, nil
@@ -147,6 +162,7 @@ func sourceKey(m policy.MetricsSource) string {
 // an Error; Evaluate then holds.
 func (o *MetricsObserver) Observe(ctx context.Context, e *policy.Experiment, from, to time.Time) Observations {
 	obs := Observations{}
+	defs := o.definitions()
 	p, err := o.provider(e)
 	for _, v := range e.Versions() {
 		obs[v] = map[string]Observation{}
@@ -155,7 +171,7 @@ func (o *MetricsObserver) Observe(ctx context.Context, e *policy.Experiment, fro
 				obs[v][m] = Observation{Error: "metrics source: " + err.Error()}
 				continue
 			}
-			def, ok := o.defs.Lookup(m)
+			def, ok := defs.Lookup(m)
 			if !ok {
 				obs[v][m] = Observation{Error: fmt.Sprintf("unknown metric %q", m)}
 				continue

@@ -40,6 +40,7 @@ func Assemble(files []File) (*Model, []Problem) {
 		}
 		m.Apps = append(m.Apps, f.Apps...)
 		m.Experiments = append(m.Experiments, f.Experiments...)
+		m.Metrics = append(m.Metrics, f.Metrics...)
 	}
 	if refProblems := m.checkExperiments(); len(refProblems) > 0 {
 		// A file whose experiment names what does not exist is rejected
@@ -59,6 +60,7 @@ func Assemble(files []File) (*Model, []Problem) {
 	}
 	slices.SortStableFunc(m.Apps, func(a, b App) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortStableFunc(m.Experiments, func(a, b Experiment) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortStableFunc(m.Metrics, func(a, b Metric) int { return strings.Compare(a.Name, b.Name) })
 	return m, problems
 }
 

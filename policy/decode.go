@@ -18,6 +18,7 @@ type File struct {
 	Path        string
 	Apps        []App
 	Experiments []Experiment
+	Metrics     []Metric
 
 	// lines holds, per app, where its fields are written, so that Assemble
 	// can point a conflict at the host that causes it. Nil for Files built
@@ -60,8 +61,12 @@ func ParseFile(path string, data []byte) (File, []Problem) {
 			problems = append(problems, p)
 			continue
 		}
-		if kind == KindExperiment {
+		switch kind {
+		case KindExperiment:
 			problems = append(problems, f.decodeExperiment(dec, root, ix)...)
+			continue
+		case KindMetric:
+			problems = append(problems, f.decodeMetric(dec, root, ix)...)
 			continue
 		}
 		var app App
@@ -129,13 +134,28 @@ func checkEnvelope(file string, root *yaml.Node) (string, Problem, bool) {
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if k, v := root.Content[i], root.Content[i+1]; k.Value == "kind" {
-			if v.Kind != yaml.ScalarNode || (v.Value != KindApp && v.Value != KindExperiment) {
-				return "", Problem{File: file, Line: k.Line, Message: fmt.Sprintf("kind %s is not supported: want %s or %s", nodeKind(v), KindApp, KindExperiment)}, false
+			if v.Kind != yaml.ScalarNode || (v.Value != KindApp && v.Value != KindExperiment && v.Value != KindMetric) {
+				return "", Problem{File: file, Line: k.Line, Message: fmt.Sprintf("kind %s is not supported: want %s, %s or %s", nodeKind(v), KindApp, KindExperiment, KindMetric)}, false
 			}
 			return v.Value, Problem{}, true
 		}
 	}
 	return "", Problem{File: file, Line: root.Line, Message: fmt.Sprintf("kind is required: add \"kind: %s\"", KindApp)}, false
+}
+
+// decodeMetric decodes and validates one Metric document.
+func (f *File) decodeMetric(dec *yaml.Decoder, root *yaml.Node, ix *lineIndex) []Problem {
+	var m Metric
+	if derr := dec.Decode(&m); derr != nil {
+		return decodeProblems(f.Path, derr, ix)
+	}
+	m.Source = Source{File: f.Path, Line: root.Line}
+	var problems []Problem
+	for _, e := range m.validate() {
+		problems = append(problems, Problem{File: f.Path, Line: ix.line(e.Path), Message: e.Error()})
+	}
+	f.Metrics = append(f.Metrics, m)
+	return problems
 }
 
 // decodeExperiment decodes, defaults and validates one Experiment document.

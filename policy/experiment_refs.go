@@ -11,6 +11,16 @@ import (
 // the experiment's declaration.
 func (m *Model) checkExperiments() []Problem {
 	var problems []Problem
+	metrics := map[string]*Metric{}
+	for i := range m.Metrics {
+		mt := &m.Metrics[i]
+		if prev, ok := metrics[mt.Name]; ok {
+			problems = append(problems, Problem{File: mt.Source.File, Line: mt.Source.Line,
+				Message: fmt.Sprintf("metric %q is already defined at %s:%d", mt.Name, prev.Source.File, prev.Source.Line)})
+			continue
+		}
+		metrics[mt.Name] = mt
+	}
 	names := map[string]*Experiment{}
 	routes := map[string]*Experiment{}
 	for i := range m.Experiments {

@@ -21,6 +21,8 @@ type Model struct {
 	Apps []App
 	// Experiments drive the weights and mirrors of some routes.
 	Experiments []Experiment
+	// Metrics are user-defined metrics experiments may name.
+	Metrics []Metric
 }
 
 // App returns the app with the given name.

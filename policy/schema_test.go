@@ -123,7 +123,8 @@ func TestSchemaRejectsBadFiles(t *testing.T) {
 // every struct reachable from App or Experiment has a schema under $defs,
 // by type name, with exactly its YAML fields as properties, each described,
 // its fields without omitempty as required, and a $ref to the schema of
-// each nested struct. The root picks $defs/App or $defs/Experiment by kind.
+// each nested struct. The root picks $defs/App, $defs/Experiment or
+// $defs/Metric by kind.
 func TestSchemaMatchesStructs(t *testing.T) {
 	var schema map[string]any
 	if err := json.Unmarshal(Schema(), &schema); err != nil {
@@ -132,12 +133,16 @@ func TestSchemaMatchesStructs(t *testing.T) {
 	if ref := refOf(schema["then"]); ref != "#/$defs/Experiment" {
 		t.Errorf("root then: $ref %v, want #/$defs/Experiment", ref)
 	}
-	if ref := refOf(schema["else"]); ref != "#/$defs/App" {
-		t.Errorf("root else: $ref %v, want #/$defs/App", ref)
+	inner, _ := schema["else"].(map[string]any)
+	if ref := refOf(inner["then"]); ref != "#/$defs/Metric" {
+		t.Errorf("root else/then: $ref %v, want #/$defs/Metric", ref)
+	}
+	if ref := refOf(inner["else"]); ref != "#/$defs/App" {
+		t.Errorf("root else/else: $ref %v, want #/$defs/App", ref)
 	}
 	defs, _ := schema["$defs"].(map[string]any)
-	structs := schemaStructs(reflect.TypeFor[App](), reflect.TypeFor[Experiment]())
-	for _, want := range []string{"App", "Experiment", "Route", "Steps", "Objective", "Reward", "MetricsSource"} {
+	structs := schemaStructs(reflect.TypeFor[App](), reflect.TypeFor[Experiment](), reflect.TypeFor[Metric]())
+	for _, want := range []string{"App", "Experiment", "Route", "Steps", "Objective", "Reward", "MetricsSource", "Metric", "MetricSelector"} {
 		if _, ok := structs["policy."+want]; !ok {
 			t.Errorf("policy.%s is not checked", want)
 		}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/shadowplane/shadowplane/admin"
 	"github.com/shadowplane/shadowplane/analysis"
-	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
@@ -85,17 +84,18 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 		return registry.WaitRoutes(ctx, app)
 	})
 
-	defs, err := metricsDefinitions()
+	defs, err := analysis.Definitions(&policy.Model{})
 	if err != nil {
 		return err
 	}
+	observer := analysis.NewMetricsObserver(ctx, defs, newSlog(log.Named("metrics")))
 	store, err := analysis.NewStore(cfg.stateDir)
 	if err != nil {
 		return err
 	}
 	runner, err := analysis.NewRunner(analysis.RunnerConfig{
 		Store:     store,
-		Observer:  analysis.NewMetricsObserver(ctx, defs, newSlog(log.Named("metrics"))),
+		Observer:  observer,
 		Publisher: publisher,
 		Log:       log.Named("analysis"),
 	})
@@ -103,6 +103,12 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 		return err
 	}
 	onModel := func(m *policy.Model) {
+		defs, err := analysis.Definitions(m)
+		if err != nil {
+			log.Error("metric definitions rejected; experiments naming them will hold, then roll back", "error", err)
+			defs, _ = analysis.Definitions(&policy.Model{})
+		}
+		observer.SetDefinitions(defs)
 		for i := range m.Experiments {
 			if unknown := analysis.UnknownMetrics(&m.Experiments[i], defs); len(unknown) > 0 {
 				log.Error("experiment names unknown metrics; it will hold, then roll back", "experiment", m.Experiments[i].Name, "metrics", fmt.Sprint(unknown), "known", fmt.Sprint(defs.Names()))
@@ -222,9 +228,4 @@ func registerPolicyMetrics(reg prometheus.Registerer, w *policy.Watcher) {
 			return float64(n)
 		}),
 	)
-}
-
-// metricsDefinitions are the metrics experiments may name.
-func metricsDefinitions() (*metrics.Definitions, error) {
-	return metrics.NewDefinitions()
 }

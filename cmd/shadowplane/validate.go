@@ -100,9 +100,9 @@ func unwrapPath(err error) error {
 // metricProblems reports objectives and rewards that name a metric no
 // definition provides: the experiment could only hold and roll back.
 func metricProblems(m *policy.Model) []string {
-	defs, err := metricsDefinitions()
+	defs, err := analysis.Definitions(m)
 	if err != nil {
-		return []string{err.Error()}
+		return strings.Split(err.Error(), "\n")
 	}
 	var out []string
 	for i := range m.Experiments {

@@ -241,3 +241,31 @@ func TestExperimentSurvivesKill9(t *testing.T) {
 	// And it goes on.
 	cp.waitExperiment(t, "greeter-canary", func(st analysis.State) bool { return st.Iteration > after.Iteration })
 }
+
+// A custom metric defined as data in the policy — here the share of
+// requests the sample app counted as errors — judges the candidate like
+// a built-in one.
+func TestCustomMetricObjective(t *testing.T) {
+	v1 := startSample(t, "v1", "--latency", "2ms")
+	v2 := startSample(t, "v2", "--latency", "2ms", "--error-rate", "0.5")
+	custom := `---
+kind: Metric
+name: greeter/error-share
+unit: ratio
+type: ratio
+scrape:
+  numerator:
+    family: sampleapp_errors_total
+    matchers: [{label: version, op: "=", value: "{{.Version}}"}]
+  denominator:
+    family: sampleapp_requests_total
+    matchers: [{label: version, op: "=", value: "{{.Version}}"}]
+`
+	p := strings.Replace(canaryPolicy(v1, v2, 5, 50), "  - {metric: app/error-rate, upperLimit: 0.05}", "  - {metric: greeter/error-share, upperLimit: 0.05}", 1) + custom
+	cp := startServe(t, writePolicy(t, p))
+	drive(t, grpcxds.Dial(t, cp.xds, "custom-client", "clients", "greeter.test"))
+	st := cp.waitExperiment(t, "greeter-canary", ended)
+	if st.Stage != analysis.RolledBack || !strings.Contains(st.Reason, "greeter/error-share") {
+		t.Fatalf("stage %s: %s; want a rollback on the custom metric", st.Stage, st.Reason)
+	}
+}
