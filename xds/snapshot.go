@@ -2,8 +2,10 @@ package xds
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/fnv"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -75,14 +77,21 @@ func NewSnapshot(res *Resources) (*Snapshot, error) {
 		url := resourcev3.APITypePrefix + string(proto.MessageName(m))
 		byType[url] = append(byType[url], m)
 	}
+	// Types are marshalled concurrently: a large model's snapshot is
+	// mostly marshalling, and types are independent.
+	built := make([]*TypeSnapshot, len(PushOrder))
+	err := concurrently(len(PushOrder), func(i int) error {
+		ts, err := newTypeSnapshot(PushOrder[i], byType[PushOrder[i]])
+		built[i] = ts
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	h := fnv.New64a()
-	for _, url := range PushOrder {
-		ts, err := newTypeSnapshot(url, byType[url])
-		if err != nil {
-			return nil, err
-		}
-		s.types[url] = ts
-		fmt.Fprintf(h, "%s=%s;", url, ts.Version)
+	for i, url := range PushOrder {
+		s.types[url] = built[i]
+		fmt.Fprintf(h, "%s=%s;", url, built[i].Version)
 	}
 	s.Version = hex.EncodeToString(h.Sum(nil))
 	return s, nil
@@ -221,4 +230,25 @@ func resourceName(m proto.Message) string {
 		return r.GetName()
 	}
 	return ""
+}
+
+// concurrently runs f(0) … f(n-1) on up to GOMAXPROCS goroutines and
+// joins their errors.
+func concurrently(n int, f func(i int) error) error {
+	errs := make([]error, n)
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(n, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := range next {
+				errs[i] = f(i)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

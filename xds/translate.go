@@ -145,28 +145,29 @@ func (r *Resources) Validate() error {
 	if r.validated {
 		return nil
 	}
-	var errs []error
-	each := func(name string, m interface{ ValidateAll() error }) {
-		if err := m.ValidateAll(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+	// Resource kinds are validated concurrently; each kind's errors keep
+	// their order, so the joined error reads the same on every run.
+	check := func(what string, ms []validator, name func(int) string) func() error {
+		return func() error {
+			var errs []error
+			for i, m := range ms {
+				if err := m.ValidateAll(); err != nil {
+					errs = append(errs, fmt.Errorf("%s %s: %w", what, name(i), err))
+				}
+			}
+			return errors.Join(errs...)
 		}
 	}
-	for _, l := range r.Listeners {
-		each("listener "+l.Name, l)
+	jobs := []func() error{
+		check("listener", asValidators(r.Listeners), func(i int) string { return r.Listeners[i].Name }),
+		check("route", asValidators(r.Routes), func(i int) string { return r.Routes[i].Name }),
+		check("cluster", asValidators(r.Clusters), func(i int) string { return r.Clusters[i].Name }),
+		check("endpoints", asValidators(r.Endpoints), func(i int) string { return r.Endpoints[i].ClusterName }),
+		check("runtime", asValidators(r.Runtimes), func(i int) string { return r.Runtimes[i].Name }),
+		func() error { return CheckReferences(r) },
 	}
-	for _, rc := range r.Routes {
-		each("route "+rc.Name, rc)
-	}
-	for _, c := range r.Clusters {
-		each("cluster "+c.Name, c)
-	}
-	for _, e := range r.Endpoints {
-		each("endpoints "+e.ClusterName, e)
-	}
-	for _, rt := range r.Runtimes {
-		each("runtime "+rt.Name, rt)
-	}
-	if err := CheckReferences(r); err != nil {
+	var errs []error
+	if err := concurrently(len(jobs), func(i int) error { return jobs[i]() }); err != nil {
 		errs = append(errs, err)
 	}
 	r.validated = len(errs) == 0
@@ -191,6 +192,17 @@ func (r *Resources) All() []proto.Message {
 	}
 	for _, m := range r.Runtimes {
 		out = append(out, m)
+	}
+	return out
+}
+
+// validator is any generated Envoy message.
+type validator interface{ ValidateAll() error }
+
+func asValidators[T validator](ms []T) []validator {
+	out := make([]validator, len(ms))
+	for i, m := range ms {
+		out[i] = m
 	}
 	return out
 }

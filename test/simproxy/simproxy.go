@@ -21,10 +21,26 @@ import (
 	"github.com/shadowplane/shadowplane/xds"
 )
 
+// Behavior is how a simulated proxy answers responses.
+type Behavior int
+
+const (
+	// Healthy ACKs every response, as Envoy does.
+	Healthy Behavior = iota
+	// NeverACK receives responses and never answers them.
+	NeverACK
+	// WrongNonce answers every response with a nonce it was never sent.
+	WrongNonce
+	// Flood re-sends its last request every millisecond, on top of its
+	// ACKs.
+	Flood
+)
+
 // Config describes one simulated proxy.
 type Config struct {
-	Node *core.Node
-	Conn grpc.ClientConnInterface
+	Node     *core.Node
+	Conn     grpc.ClientConnInterface
+	Behavior Behavior
 	// OnACK, if set, is called after each ACK is sent, from the proxy's
 	// goroutine.
 	OnACK func(typeURL, version string, at time.Time)
@@ -55,16 +71,60 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := subscribe(resourcev3.RuntimeType, []string{xds.RuntimeLayerName}); err != nil {
 		return err
 	}
+	// One goroutine receives; this one alone sends, as a gRPC stream
+	// requires. A flooding proxy re-sends its last request every
+	// millisecond in between.
+	type recv struct {
+		r   *discovery.DiscoveryResponse
+		err error
+	}
+	responses := make(chan recv, 1)
+	go func() {
+		for {
+			r, err := s.Recv()
+			responses <- recv{r, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var tick <-chan time.Time
+	if cfg.Behavior == Flood {
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		tick = t.C
+	}
+	var last *discovery.DiscoveryRequest
 	for {
-		r, err := s.Recv()
+		var in recv
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick:
+			if last != nil {
+				if err := s.Send(last); err != nil {
+					return err
+				}
+			}
+			continue
+		case in = <-responses:
+		}
+		r, err := in.r, in.err
 		if err != nil {
 			return err
+		}
+		switch cfg.Behavior {
+		case NeverACK:
+			continue
+		case WrongNonce:
+			r.Nonce = "bogus-" + r.Nonce
 		}
 		// ACK first, as Envoy does once a response is applied.
 		ack := &discovery.DiscoveryRequest{TypeUrl: r.TypeUrl, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce, ResourceNames: names[r.TypeUrl]}
 		if err := s.Send(ack); err != nil {
 			return err
 		}
+		last = ack
 		if cfg.OnACK != nil {
 			cfg.OnACK(r.TypeUrl, r.VersionInfo, time.Now())
 		}

@@ -22,6 +22,9 @@ import (
 // profileDir, when set, receives each server's CPU profile.
 var profileDir string
 
+// badShare of the fleet misbehaves.
+var badShare float64
+
 // result is one implementation measured at one fleet size.
 type result struct {
 	impl       string
@@ -52,6 +55,7 @@ func runCompare(ctx context.Context, args []string) error {
 	changes := fs.Int("changes", 20, "changes to time at each size")
 	apps := fs.Int("apps", 10, "apps in the policy")
 	storm := fs.Bool("storm", true, "also time a reconnect storm: every proxy reconnecting at once")
+	fs.Float64Var(&badShare, "bad", 0, "share of proxies that misbehave (never ACK, wrong nonce, flood), 0 to 0.5; only the others are timed")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up on one measurement after this long")
 	fs.StringVar(&profileDir, "cpuprofile-dir", "", "write each server's CPU profile into `DIR`")
 	if err := fs.Parse(args); err != nil {
@@ -124,7 +128,7 @@ func measure(ctx context.Context, impl string, n, conns, apps, changes int, stor
 	}
 	pid := cmd.Process.Pid
 
-	fl := newFleet(xdsAddr, n, conns)
+	fl := newFleet(xdsAddr, n, conns, int(badShare*float64(n)))
 	fl.arm("")
 	start := time.Now()
 	if err := fl.connect(ctx); err != nil {
@@ -186,7 +190,7 @@ func measure(ctx context.Context, impl string, n, conns, apps, changes int, stor
 }
 
 func printTable(w *os.File, rs []result, conns, apps, changes int) {
-	fmt.Fprintf(w, "\nchange applied in-process → every proxy ACKed the new routes (%d changes per row; %d apps; ", changes, apps)
+	fmt.Fprintf(w, "\nchange applied in-process → every proxy ACKed the new routes (%d changes per row; %d apps; %.0f%% of proxies misbehaving; ", changes, apps, 100*badShare)
 	if conns == 0 {
 		fmt.Fprintln(w, "one gRPC connection per proxy)")
 	} else {

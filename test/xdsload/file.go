@@ -48,7 +48,7 @@ func run(ctx context.Context, bin string, n, conns, apps, edits int, timeout tim
 	defer proc.Wait()
 	defer cancel()
 
-	fl := newFleet(proc.XDS, n, conns)
+	fl := newFleet(proc.XDS, n, conns, 0)
 	fl.arm("")
 	start := time.Now()
 	if err := fl.connect(ctx); err != nil {

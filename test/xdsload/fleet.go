@@ -22,6 +22,9 @@ type fleet struct {
 	addr  string
 	n     int
 	conns int
+	// bad proxies (the first ones) misbehave: they never ACK, ACK with a
+	// wrong nonce, or flood requests. Only the others are waited for.
+	bad int
 
 	mu       sync.Mutex
 	old      string
@@ -37,11 +40,20 @@ type fleet struct {
 	wg     sync.WaitGroup
 }
 
-func newFleet(addr string, n, conns int) *fleet {
+func newFleet(addr string, n, conns, bad int) *fleet {
 	if conns <= 0 || conns > n {
 		conns = n
 	}
-	return &fleet{addr: addr, n: n, conns: conns, counted: make([]int64, n), complete: make(chan struct{}, 1), last: make([]atomic.Value, n)}
+	bad = min(bad, n-1)
+	return &fleet{addr: addr, n: n, conns: conns, bad: bad, counted: make([]int64, n), complete: make(chan struct{}, 1), last: make([]atomic.Value, n)}
+}
+
+// behavior of proxy i: the first f.bad cycle through the misbehaviours.
+func (f *fleet) behavior(i int) simproxy.Behavior {
+	if i >= f.bad {
+		return simproxy.Healthy
+	}
+	return []simproxy.Behavior{simproxy.NeverACK, simproxy.WrongNonce, simproxy.Flood}[i%3]
 }
 
 // connect opens the connections and starts every proxy at once.
@@ -60,10 +72,11 @@ func (f *fleet) connect(ctx context.Context) error {
 		go func() {
 			defer f.wg.Done()
 			simproxy.Run(f.ctx, simproxy.Config{
-				Node: &core.Node{Id: fmt.Sprintf("proxy-%05d", i), Cluster: "load", UserAgentName: "envoy"},
-				Conn: f.ccs[i%f.conns],
+				Node:     &core.Node{Id: fmt.Sprintf("proxy-%05d", i), Cluster: "load", UserAgentName: "envoy"},
+				Conn:     f.ccs[i%f.conns],
+				Behavior: f.behavior(i),
 				OnACK: func(typeURL, version string, _ time.Time) {
-					if typeURL == resourcev3.RouteType {
+					if typeURL == resourcev3.RouteType && i >= f.bad {
 						f.last[i].Store(version)
 						f.ack(i, version)
 					}
@@ -90,7 +103,7 @@ func (f *fleet) ack(i int, version string) {
 		return
 	}
 	f.counted[i] = f.epoch
-	if f.acked.Add(1) == int64(f.n) {
+	if f.acked.Add(1) == int64(f.n-f.bad) {
 		f.complete <- struct{}{}
 	}
 }
@@ -108,10 +121,10 @@ func (f *fleet) arm(old string) {
 	f.mu.Unlock()
 }
 
-// current is the route version proxy 0 holds, which every proxy holds
-// between changes.
+// current is the route version the first healthy proxy holds, which every
+// healthy proxy holds between changes.
 func (f *fleet) current() string {
-	v, _ := f.last[0].Load().(string)
+	v, _ := f.last[f.bad].Load().(string)
 	return v
 }
 
@@ -121,6 +134,6 @@ func (f *fleet) wait(ctx context.Context) error {
 	case <-f.complete:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("%d of %d proxies ACKed: %w", f.acked.Load(), f.n, ctx.Err())
+		return fmt.Errorf("%d of %d healthy proxies ACKed: %w", f.acked.Load(), f.n-f.bad, ctx.Err())
 	}
 }

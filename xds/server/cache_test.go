@@ -336,3 +336,26 @@ func TestDeltaSendsOnlyChanges(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// A proxy that repeats its ACK over and over, or answers with a nonce it
+// was never sent, gets nothing back: no resends, no error.
+func TestFloodAndWrongNonceAreIgnored(t *testing.T) {
+	h := newHarness(t, model(20, 40))
+	c := h.sotw(t, "flooder")
+	got := syncEnvoy(t, c)
+	rds := got[resourcev3.RouteType]
+	for range 200 {
+		c.ack(rds, "http_10000")
+	}
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.RouteType, VersionInfo: rds.VersionInfo, ResponseNonce: "never-sent", ResourceNames: []string{"http_10000"}})
+	c.quiet(300 * time.Millisecond)
+
+	// It still gets the next change, once.
+	if err := h.cache.SetGeneration(xds.NewGeneration(model(30, 40))); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.recv(); r.TypeUrl != resourcev3.RouteType {
+		t.Fatalf("pushed %s, want routes", r.TypeUrl)
+	}
+	c.quiet(200 * time.Millisecond)
+}
