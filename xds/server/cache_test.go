@@ -359,3 +359,33 @@ func TestFloodAndWrongNonceAreIgnored(t *testing.T) {
 	}
 	c.quiet(200 * time.Millisecond)
 }
+
+// A stream that sends requests far faster than any proxy would is closed
+// with ResourceExhausted; the others are not affected.
+func TestFloodingStreamIsClosed(t *testing.T) {
+	h := newHarness(t, model(20, 40))
+	healthy := h.sotw(t, "healthy")
+	syncEnvoy(t, healthy)
+	flooder := h.sotw(t, "flooder")
+	rds := syncEnvoy(t, flooder)[resourcev3.RouteType]
+	var err error
+	for i := 0; i < 2*MaxRequestsPerSecond && err == nil; i++ {
+		req := &discovery.DiscoveryRequest{Node: flooder.node, TypeUrl: rds.TypeUrl, VersionInfo: rds.VersionInfo, ResponseNonce: rds.Nonce, ResourceNames: []string{"http_10000"}}
+		err = flooder.stream.Send(req)
+	}
+	select {
+	case _, ok := <-flooder.resp:
+		if ok {
+			t.Fatal("the flooding stream got a response instead of being closed")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the flooding stream was not closed")
+	}
+	// The healthy proxy still gets changes.
+	if err := h.cache.SetGeneration(xds.NewGeneration(model(30, 40))); err != nil {
+		t.Fatal(err)
+	}
+	if r := healthy.recv(); r.TypeUrl != resourcev3.RouteType {
+		t.Fatalf("healthy proxy got %s", r.TypeUrl)
+	}
+}

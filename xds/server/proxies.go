@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"sort"
 	"sync"
 	"time"
@@ -24,7 +26,21 @@ type Proxy struct {
 	Protocol    string                 `json:"protocol"`
 	ConnectedAt time.Time              `json:"connectedAt"`
 	Types       map[string]*TypeStatus `json:"types"`
+
+	// windowStart and inWindow count the stream's requests in the current
+	// second, for the flood limit.
+	windowStart time.Time
+	inWindow    int
 }
+
+// MaxRequestsPerSecond bounds the requests one stream may send in a
+// second. Envoy and gRPC send a handful per push (one ACK per type); a
+// stream far beyond that is broken or hostile, and is closed rather than
+// allowed to take the server's time from every other proxy.
+const MaxRequestsPerSecond = 500
+
+// errFlood closes a stream over the limit; the client may reconnect.
+var errFlood = status.Errorf(codes.ResourceExhausted, "more than %d xDS requests in a second on one stream", MaxRequestsPerSecond)
 
 // TypeStatus is the exchange of one resource type with a proxy.
 type TypeStatus struct {
@@ -135,7 +151,9 @@ func (r *Registry) Callbacks() serverv3.Callbacks {
 		},
 		StreamClosedFunc: func(id int64, _ *core.Node) { r.close(id) },
 		StreamRequestFunc: func(id int64, req *discovery.DiscoveryRequest) error {
-			r.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+			if err := r.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil); err != nil {
+				return err
+			}
 			r.subscribed(id, req.GetTypeUrl(), req.GetResourceNames())
 			return nil
 		},
@@ -150,8 +168,7 @@ func (r *Registry) Callbacks() serverv3.Callbacks {
 		StreamDeltaRequestFunc: func(id int64, req *discovery.DeltaDiscoveryRequest) error {
 			// A delta ACK carries no version; the registry fills in the
 			// version it sent with that nonce.
-			r.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
-			return nil
+			return r.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
 		},
 		StreamDeltaResponseFunc: func(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
 			r.sent(id, resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce())
@@ -176,14 +193,22 @@ func (r *Registry) close(id int64) {
 	}
 }
 
-func (r *Registry) request(id int64, node *core.Node, typeURL, nonce, version, errText string, nack bool) {
+func (r *Registry) request(id int64, node *core.Node, typeURL, nonce, version, errText string, nack bool) error {
 	var connected, acked, nacked bool
 	var p *Proxy
 	r.mu.Lock()
 	p, ok := r.streams[id]
 	if !ok {
 		r.mu.Unlock()
-		return
+		return nil
+	}
+	if now := r.now(); now.Sub(p.windowStart) >= time.Second {
+		p.windowStart, p.inWindow = now, 0
+	}
+	p.inWindow++
+	if p.inWindow > MaxRequestsPerSecond {
+		r.mu.Unlock()
+		return errFlood
 	}
 	if node != nil && p.Kind == "" {
 		p.NodeID, p.Cluster, p.UserAgent = node.GetId(), node.GetCluster(), node.GetUserAgentName()
@@ -213,7 +238,7 @@ func (r *Registry) request(id int64, node *core.Node, typeURL, nonce, version, e
 	r.mu.Unlock()
 
 	if r.observer == nil {
-		return
+		return nil
 	}
 	if connected {
 		r.observer.Connected(kind, delta)
@@ -224,6 +249,7 @@ func (r *Registry) request(id int64, node *core.Node, typeURL, nonce, version, e
 	if nacked {
 		r.observer.Nacked(typeURL)
 	}
+	return nil
 }
 
 func (r *Registry) sent(id int64, typeURL, version, nonce string) {
