@@ -25,6 +25,9 @@ var profileDir string
 // badShare of the fleet misbehaves.
 var badShare float64
 
+// useDelta makes the fleet speak delta xDS.
+var useDelta bool
+
 // result is one implementation measured at one fleet size.
 type result struct {
 	impl       string
@@ -55,6 +58,7 @@ func runCompare(ctx context.Context, args []string) error {
 	changes := fs.Int("changes", 20, "changes to time at each size")
 	apps := fs.Int("apps", 10, "apps in the policy")
 	storm := fs.Bool("storm", true, "also time a reconnect storm: every proxy reconnecting at once")
+	fs.BoolVar(&useDelta, "delta", false, "simulated proxies speak incremental (delta) xDS")
 	fs.Float64Var(&badShare, "bad", 0, "share of proxies that misbehave (never ACK, wrong nonce, flood), 0 to 0.5; only the others are timed")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up on one measurement after this long")
 	fs.StringVar(&profileDir, "cpuprofile-dir", "", "write each server's CPU profile into `DIR`")
@@ -129,6 +133,7 @@ func measure(ctx context.Context, impl string, n, conns, apps, changes int, stor
 	pid := cmd.Process.Pid
 
 	fl := newFleet(xdsAddr, n, conns, int(badShare*float64(n)))
+	fl.delta = useDelta
 	fl.arm("")
 	start := time.Now()
 	if err := fl.connect(ctx); err != nil {
@@ -190,7 +195,7 @@ func measure(ctx context.Context, impl string, n, conns, apps, changes int, stor
 }
 
 func printTable(w *os.File, rs []result, conns, apps, changes int) {
-	fmt.Fprintf(w, "\nchange applied in-process → every proxy ACKed the new routes (%d changes per row; %d apps; %.0f%% of proxies misbehaving; ", changes, apps, 100*badShare)
+	fmt.Fprintf(w, "\nchange applied in-process → every proxy ACKed the new routes (%d changes per row; %d apps; %.0f%% of proxies misbehaving; %s; ", changes, apps, 100*badShare, map[bool]string{false: "state of the world", true: "delta xDS"}[useDelta])
 	if conns == 0 {
 		fmt.Fprintln(w, "one gRPC connection per proxy)")
 	} else {

@@ -25,6 +25,8 @@ type fleet struct {
 	// bad proxies (the first ones) misbehave: they never ACK, ACK with a
 	// wrong nonce, or flood requests. Only the others are waited for.
 	bad int
+	// delta makes the proxies speak incremental xDS.
+	delta bool
 
 	mu       sync.Mutex
 	old      string
@@ -71,7 +73,11 @@ func (f *fleet) connect(ctx context.Context) error {
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
-			simproxy.Run(f.ctx, simproxy.Config{
+			run := simproxy.Run
+			if f.delta {
+				run = simproxy.RunDelta
+			}
+			run(f.ctx, simproxy.Config{
 				Node:     &core.Node{Id: fmt.Sprintf("proxy-%05d", i), Cluster: "load", UserAgentName: "envoy"},
 				Conn:     f.ccs[i%f.conns],
 				Behavior: f.behavior(i),
