@@ -34,7 +34,7 @@ bench:
 ## bench-xds: ours vs a plain go-control-plane server, 100/1,000/5,000 simulated Envoys, each on its own connection (several minutes).
 bench-xds: build
 	$(GO) build -o bin/ ./test/xdsload
-	bin/xdsload -n $${N:-100,1000,5000} -changes $${CHANGES:-10}
+	bin/xdsload -n $${N:-100,1000,5000} -changes $${CHANGES:-10} -plot docs/propagation.svg
 	bin/xdsload file -shadowplane bin/shadowplane -n 1000 -edits 20
 
 ## envoy-configs: regenerate envoy-configs/*.yaml from `shadowplane bootstrap`.

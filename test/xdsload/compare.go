@@ -58,6 +58,7 @@ func runCompare(ctx context.Context, args []string) error {
 	changes := fs.Int("changes", 20, "changes to time at each size")
 	apps := fs.Int("apps", 10, "apps in the policy")
 	storm := fs.Bool("storm", true, "also time a reconnect storm: every proxy reconnecting at once")
+	plot := fs.String("plot", "", "also draw propagation time against proxies as an SVG `FILE`")
 	fs.BoolVar(&useDelta, "delta", false, "simulated proxies speak incremental (delta) xDS")
 	fs.Float64Var(&badShare, "bad", 0, "share of proxies that misbehave (never ACK, wrong nonce, flood), 0 to 0.5; only the others are timed")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up on one measurement after this long")
@@ -90,6 +91,9 @@ func runCompare(ctx context.Context, args []string) error {
 		}
 	}
 	printTable(os.Stdout, results, *conns, *apps, *changes)
+	if *plot != "" {
+		return writePlot(*plot, results)
+	}
 	return nil
 }
 
