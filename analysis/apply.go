@@ -41,12 +41,22 @@ func Effective(m *policy.Model, states map[string]*State) *policy.Model {
 	return out
 }
 
-// override applies an experiment's route to a policy route. Backends the
-// experiment does not name keep their policy weight.
+// override applies an experiment's route to a policy route. A mirror to a
+// variant the experiment now sends live traffic to is withdrawn: a dark
+// candidate that a canary starts moving live traffic to would otherwise
+// get every mirrored request twice (and the policy forbids that route).
 func override(r policy.Route, er Route) policy.Route {
 	r.Split = slices.Clone(er.Split)
 	if er.MirrorOff {
 		r.Mirror = nil
+	}
+	if r.Mirror != nil {
+		for _, b := range r.Split {
+			if b.Variant == r.Mirror.Variant && weight(b) > 0 {
+				r.Mirror = nil
+				break
+			}
+		}
 	}
 	return r
 }

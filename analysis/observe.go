@@ -2,8 +2,11 @@ package analysis
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"sort"
@@ -25,8 +28,12 @@ type MetricsObserver struct {
 	// ScrapeInterval is the scrapers' period; default 1s.
 	ScrapeInterval time.Duration
 
-	mu        sync.Mutex
-	defs      *metrics.Definitions
+	mu   sync.Mutex
+	defs *metrics.Definitions
+	// defsKey identifies defs by content: a policy reload builds new but
+	// equal definitions, and must not restart the scrapers (their history
+	// is the metric window).
+	defsKey   string
 	ctx       context.Context
 	providers map[string]*source
 }
@@ -45,7 +52,7 @@ func NewMetricsObserver(ctx context.Context, defs *metrics.Definitions, log *slo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &MetricsObserver{defs: defs, log: log, ctx: ctx, providers: map[string]*source{}}
+	return &MetricsObserver{defs: defs, defsKey: definitionsKey(defs), log: log, ctx: ctx, providers: map[string]*source{}}
 }
 
 // UnknownMetrics lists the metrics an experiment names that defs lacks.
@@ -76,9 +83,21 @@ func experimentMetrics(e *policy.Experiment) []string {
 // Metric documents change. Scrapers restart, as they keep only the series
 // their definitions read.
 func (o *MetricsObserver) SetDefinitions(defs *metrics.Definitions) {
+	key := definitionsKey(defs)
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.defs = defs
+	o.defs, o.defsKey = defs, key
+}
+
+func definitionsKey(defs *metrics.Definitions) string {
+	b, _ := json.Marshal(defs.All())
+	return hex.EncodeToString(fnvSum(b))
+}
+
+func fnvSum(b []byte) []byte {
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum(nil)
 }
 
 func (o *MetricsObserver) definitions() *metrics.Definitions {
@@ -99,7 +118,7 @@ func (o *MetricsObserver) Prepare(e *policy.Experiment) {
 func (o *MetricsObserver) provider(e *policy.Experiment) (metrics.Provider, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	key := sourceKey(e.Metrics) + fmt.Sprintf("|%p", o.defs)
+	key := sourceKey(e.Metrics) + "|" + o.defsKey
 	if s, ok := o.providers[e.Name]; ok {
 		if s.key == key {
 			return s.provider, nil

@@ -29,23 +29,16 @@ func (f ObserverFunc) Observe(ctx context.Context, e *policy.Experiment, from, t
 
 var _ Observer = ObserverFunc(nil)
 
-// Publisher serves a model to the proxies.
+// Publisher serves models to the proxies. Both methods must be safe to
+// call from several goroutines.
 type Publisher interface {
-	// Publish serves m. When app is not empty it returns only once every
-	// connected proxy that receives app has ACKed the routes m gives it,
-	// or with an error when one rejected them or ctx ended. It must be
-	// safe to call from several goroutines.
-	Publish(ctx context.Context, m *policy.Model, app string) error
+	// Publish serves m.
+	Publish(ctx context.Context, m *policy.Model) error
+	// WaitRoutes returns once every connected proxy that receives app
+	// holds the routes served now; with an error wrapping ErrRejected as
+	// soon as one rejects them; or with ctx's error.
+	WaitRoutes(ctx context.Context, app string) error
 }
-
-// PublisherFunc adapts a function to Publisher.
-type PublisherFunc func(ctx context.Context, m *policy.Model, app string) error
-
-func (f PublisherFunc) Publish(ctx context.Context, m *policy.Model, app string) error {
-	return f(ctx, m, app)
-}
-
-var _ Publisher = PublisherFunc(nil)
 
 // RunnerConfig wires a Runner.
 type RunnerConfig struct {
@@ -217,18 +210,31 @@ func (r *Runner) stopLocked(name string) {
 	}
 }
 
-// publish serves the effective model of the current policy and states.
+// publish serves the effective model of the current policy and states,
+// and with an app waits until its proxies hold it. Publications are
+// ordered, so a slower one never overwrites a newer model; the wait is
+// outside that order, so one proxy slow to ACK holds up no one else.
 func (r *Runner) publish(ctx context.Context, app string) error {
 	r.publishMu.Lock()
-	defer r.publishMu.Unlock()
 	r.mu.Lock()
 	m := Effective(r.model, r.states)
 	r.mu.Unlock()
-	return r.cfg.Publisher.Publish(ctx, m, app)
+	err := r.cfg.Publisher.Publish(ctx, m)
+	r.publishMu.Unlock()
+	if err != nil || app == "" {
+		return err
+	}
+	return r.cfg.Publisher.WaitRoutes(ctx, app)
 }
 
 // loop runs one experiment until it ends or ctx does.
 func (r *Runner) loop(ctx context.Context, name string) {
+	r.mu.Lock()
+	mine := r.states[name]
+	r.mu.Unlock()
+	if mine == nil {
+		return // removed before this loop got going
+	}
 	defer func() {
 		r.mu.Lock()
 		if r.cancels[name] != nil && ctx.Err() == nil {
@@ -242,33 +248,62 @@ func (r *Runner) loop(ctx context.Context, name string) {
 		}
 	}
 	if rl, ok := r.cfg.Observer.(interface{ Release(string) }); ok {
-		defer rl.Release(name)
+		defer func() {
+			// A restarted experiment's new loop reuses the source: only
+			// the last loop of an experiment releases it.
+			r.mu.Lock()
+			cur := r.states[name]
+			r.mu.Unlock()
+			if cur == nil || cur == mine {
+				rl.Release(name)
+			}
+		}()
 	}
 	// (Re)start the window once every proxy serves the current step: after
 	// a restart too, since metrics from before it may be gone.
-	if err := r.rollout(ctx, name); err != nil {
+	if err := r.rollout(ctx, name, mine); err != nil {
 		return
 	}
+	var retryAt time.Time
 	for {
 		spec, st, ok := r.snapshot(name)
 		if !ok {
 			return
 		}
-		wait := st.WindowStart.Add(spec.Interval).Sub(r.cfg.Now())
+		next := st.WindowStart.Add(spec.Interval)
 		if st.NoData > 0 {
 			// Holding: judge again one interval after the last try.
-			wait = st.UpdatedAt.Add(spec.Interval).Sub(r.cfg.Now())
+			next = st.UpdatedAt.Add(spec.Interval)
+		}
+		if retryAt.After(next) {
+			next = retryAt
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-time.After(next.Sub(r.cfg.Now())):
 		}
-		if done := r.iterate(ctx, name); done {
+		switch r.iterate(ctx, name, mine) {
+		case stop:
 			return
+		case retry:
+			retryAt = r.cfg.Now().Add(spec.Interval)
+		default:
+			retryAt = time.Time{}
 		}
 	}
 }
+
+// outcome is what an iteration leaves the loop to do.
+type outcome int
+
+const (
+	carryOn outcome = iota
+	// retry: the decision could not be saved and was not applied; try
+	// again one interval later.
+	retry
+	stop
+)
 
 // snapshot returns copies of an experiment's spec and state.
 func (r *Runner) snapshot(name string) (policy.Experiment, State, bool) {
@@ -281,62 +316,72 @@ func (r *Runner) snapshot(name string) (policy.Experiment, State, bool) {
 	return st.Spec, *st, true
 }
 
-// iterate observes, judges, records and applies one interval. It reports
-// whether the experiment is over.
-func (r *Runner) iterate(ctx context.Context, name string) bool {
+// iterate observes, judges, records and applies one interval. mine is the
+// state the loop was started for: an experiment restarted meanwhile has a
+// new one, which this loop must not touch.
+func (r *Runner) iterate(ctx context.Context, name string, mine *State) outcome {
 	spec, st, ok := r.snapshot(name)
 	if !ok {
-		return true
+		return stop
 	}
 	r.mu.Lock()
 	pr := findRoute(r.model, &spec)
 	r.mu.Unlock()
 	if pr == nil {
-		return true
+		return stop
 	}
 	now := r.cfg.Now()
 	obs := r.cfg.Observer.Observe(ctx, &spec, st.WindowStart, now)
 	if ctx.Err() != nil {
-		return true
+		return stop
 	}
 	d := Evaluate(&spec, pr, &st, obs)
 	moved := !slices.Equal(weightsList(d.Route), weightsList(st.Route)) || d.Route.MirrorOff != st.Route.MirrorOff
 
 	r.mu.Lock()
 	cur := r.states[name]
-	if cur == nil {
+	if cur != mine || ctx.Err() != nil {
 		r.mu.Unlock()
-		return true
+		return stop
 	}
+	// The decision is made on a copy, saved, and only then becomes the
+	// state: a decision that would not survive a restart is never served.
+	next := *cur
 	if moved {
-		cur.LastGood = cur.Route
+		next.LastGood = cur.Route
 	}
-	cur.Stage, cur.Iteration, cur.NoData, cur.Route, cur.Winner, cur.Reason = d.Stage, d.Iteration, d.NoData, d.Route, d.Winner, d.Reason
-	cur.UpdatedAt = now
+	next.Stage, next.Iteration, next.NoData, next.Route, next.Winner, next.Reason = d.Stage, d.Iteration, d.NoData, d.Route, d.Winner, d.Reason
+	next.UpdatedAt = now
 	if d.Action != Hold && !moved {
 		// A judged interval with the same weights: the next window
 		// starts now.
-		cur.WindowStart = now
+		next.WindowStart = now
 	}
-	cur.History = append(cur.History, Record{
+	next.History = append(slices.Clone(cur.History), Record{
 		Iteration: d.Iteration, At: now, WindowStart: st.WindowStart, Observations: obs, Verdicts: d.Verdicts,
 		Action: d.Action, Reason: d.Reason, Weights: d.Route.Weights(), MirrorOff: d.Route.MirrorOff,
 	})
-	saved := r.saveLocked(cur)
+	if err := r.cfg.Store.Save(&next); err != nil {
+		cur.Reason = fmt.Sprintf("could not save the decision (%s: %s), so it was not applied; retrying in %s: %v", d.Action, d.Reason, spec.Interval, err)
+		cur.UpdatedAt = now
+		r.notifyLocked(cur)
+		r.mu.Unlock()
+		r.cfg.Log.Error("saving experiment state; the step is not applied", "experiment", name, "error", err)
+		return retry
+	}
+	*cur = next
+	r.notifyLocked(cur)
 	r.mu.Unlock()
 	r.cfg.Log.Info("experiment iteration", "experiment", name, "action", string(d.Action), "reason", d.Reason, "weights", fmt.Sprint(d.Route.Weights()))
-	if saved != nil {
-		// Never move traffic on a decision that would not survive a
-		// restart: the proxies could see the weights jump back.
-		r.cfg.Log.Error("saving experiment state; the step is not applied", "experiment", name, "error", saved)
-		return false
-	}
 	if moved {
-		if err := r.rollout(ctx, name); err != nil {
-			return true
+		if err := r.rollout(ctx, name, mine); err != nil {
+			return stop
 		}
 	}
-	return d.Stage.Done()
+	if d.Stage.Done() {
+		return stop
+	}
+	return carryOn
 }
 
 func weightsList(r Route) []uint32 {
@@ -351,53 +396,64 @@ func weightsList(r Route) []uint32 {
 // experiment's reason and waits again.
 const ackWait = 10 * time.Second
 
+// ErrRejected marks a Publisher error that means a proxy rejected the
+// routes: the step is undone. Any other error (a snapshot that could not be
+// built, a timeout) is retried and shown in the experiment's reason.
+var ErrRejected = errors.New("rejected by a proxy")
+
 // rollout publishes the experiment's current route, waits until every
 // proxy serving its app has ACKed it, and starts the metric window. When a
 // proxy rejects the step, the last good route is restored and the
 // experiment halts.
-func (r *Runner) rollout(ctx context.Context, name string) error {
+func (r *Runner) rollout(ctx context.Context, name string, mine *State) error {
 	r.mu.Lock()
-	st := r.states[name]
-	if st == nil {
+	if mine == nil || r.states[name] != mine {
 		r.mu.Unlock()
-		return errors.New("gone")
+		return errors.New("restarted")
 	}
-	app := st.Spec.App
+	app := mine.Spec.App
 	r.mu.Unlock()
 
 	var err error
 	for {
-		// Wait in slices, so that a proxy that never ACKs shows in the
-		// experiment's reason instead of silently stalling it.
+		// Wait in slices, so that a proxy that never ACKs, or a snapshot
+		// that cannot be built, shows in the experiment's reason instead
+		// of silently stalling it.
 		wctx, cancel := context.WithTimeout(ctx, ackWait)
 		err = r.publish(wctx, app)
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		if err == nil || errors.Is(err, ErrRejected) {
 			break
 		}
 		r.mu.Lock()
-		if st := r.states[name]; st != nil {
-			st.Reason = "waiting for every proxy to ACK the step: " + err.Error()
-			st.UpdatedAt = r.cfg.Now()
-			r.cfg.OnChange(st)
+		if r.states[name] == mine {
+			mine.Reason = "waiting for every proxy to ACK the step: " + err.Error()
+			mine.UpdatedAt = r.cfg.Now()
+			r.notifyLocked(mine)
 		}
 		r.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st = r.states[name]
-	if st == nil {
-		return errors.New("gone")
+	if r.states[name] != mine {
+		return errors.New("restarted")
 	}
 	if err != nil {
-		st.Stage, st.Route = Halted, st.LastGood
-		st.Reason = "a proxy rejected the step; last good weights restored: " + err.Error()
-		st.UpdatedAt = r.cfg.Now()
-		st.History = append(st.History, Record{Iteration: st.Iteration, At: st.UpdatedAt, Action: Halt, Reason: st.Reason, Weights: st.Route.Weights(), MirrorOff: st.Route.MirrorOff})
-		r.saveLocked(st)
+		mine.Stage, mine.Route = Halted, mine.LastGood
+		mine.Reason = "a proxy rejected the step; last good weights restored: " + err.Error()
+		mine.UpdatedAt = r.cfg.Now()
+		mine.History = append(mine.History, Record{Iteration: mine.Iteration, At: mine.UpdatedAt, Action: Halt, Reason: mine.Reason, Weights: mine.Route.Weights(), MirrorOff: mine.Route.MirrorOff})
+		if serr := r.saveLocked(mine); serr != nil {
+			r.cfg.Log.Error("saving the halted experiment; after a restart the rejected step would be served again", "experiment", name, "error", serr)
+		}
 		r.cfg.Log.Error("experiment halted", "experiment", name, "error", err)
 		r.wg.Add(1)
 		go func() {
@@ -406,15 +462,25 @@ func (r *Runner) rollout(ctx context.Context, name string) error {
 		}()
 		return err
 	}
-	st.WindowStart = r.cfg.Now()
-	return r.saveLocked(st)
+	mine.WindowStart = r.cfg.Now()
+	if serr := r.saveLocked(mine); serr != nil {
+		// Only the window start is lost: a restart starts a new window
+		// anyway.
+		r.cfg.Log.Error("saving experiment state", "experiment", name, "error", serr)
+	}
+	return nil
 }
 
 func (r *Runner) saveLocked(st *State) error {
 	err := r.cfg.Store.Save(st)
+	r.notifyLocked(st)
+	return err
+}
+
+// notifyLocked tells OnChange of a state change. Called with r.mu.
+func (r *Runner) notifyLocked(st *State) {
 	cp := *st
 	r.cfg.OnChange(&cp)
-	return err
 }
 
 // States returns copies of every experiment's state, sorted by name.

@@ -3,7 +3,10 @@ package analysis
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,14 +40,22 @@ type recorder struct {
 	reject func(map[string]uint32) error
 }
 
-func (p *recorder) Publish(_ context.Context, m *policy.Model, app string) error {
-	w := wakanda(m)
+func (p *recorder) Publish(_ context.Context, m *policy.Model) error {
 	p.mu.Lock()
-	p.served = append(p.served, w)
-	reject := p.reject
+	p.served = append(p.served, wakanda(m))
 	p.mu.Unlock()
-	if reject != nil && app != "" {
-		return reject(w)
+	return nil
+}
+
+// WaitRoutes rejects, when told to, the weights served last.
+func (p *recorder) WaitRoutes(context.Context, string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reject == nil {
+		return nil
+	}
+	if err := p.reject(p.served[len(p.served)-1]); err != nil {
+		return fmt.Errorf("%w: %v", ErrRejected, err)
 	}
 	return nil
 }
@@ -236,5 +247,55 @@ func TestRunnerEdits(t *testing.T) {
 	r.SetModel(ctx, &policy.Model{Apps: edited.Apps})
 	if sts := r.States(); len(sts) != 0 {
 		t.Fatalf("experiment removed from the policy, states %v remain", sts)
+	}
+}
+
+// A canary of a dark candidate that the route also mirrors to: once the
+// candidate takes live traffic, the mirror goes, and the step is served.
+func TestCanaryOfAMirroredCandidateServesItsSteps(t *testing.T) {
+	m := segmentModel(time.Hour)
+	m.Apps[0].Routes[0].Mirror = &policy.Mirror{Variant: "v2", Percent: f(40)}
+	r := newTestRunner(t, t.TempDir(), constant(healthy(100)), &recorder{})
+	if err := r.SetModel(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	eff := r.Effective(m)
+	route := eff.Apps[0].Routes[0]
+	if w := wakanda(eff); w["v2"] != 20 || route.Mirror != nil {
+		t.Fatalf("served %v with mirror %v; want the first step (v2 20) and no mirror", w, route.Mirror)
+	}
+}
+
+// A decision that cannot be saved is not applied: neither the state nor
+// what proxies are served moves, and the reason says why.
+func TestUnsavedDecisionIsNotApplied(t *testing.T) {
+	dir := t.TempDir()
+	pub := &recorder{}
+	r := newTestRunner(t, dir, constant(healthy(100)), pub)
+	if err := r.SetModel(context.Background(), segmentModel(50*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	// The runner may be writing into dir while it goes: retry.
+	for err := os.RemoveAll(dir); err != nil; err = os.RemoveAll(dir) {
+		time.Sleep(time.Millisecond)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(r.States()[0].Reason, "could not save") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no save failure reported: %s", r.States()[0].Reason)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	st := r.States()[0]
+	if st.Iteration != 0 || st.Route.Weights()["v2"] != 20 || len(st.History) != 0 {
+		t.Fatalf("iteration %d weights %v history %d: an unsaved decision moved the state", st.Iteration, st.Route.Weights(), len(st.History))
+	}
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	for _, w := range pub.served {
+		if w["v2"] > 20 {
+			t.Fatalf("served %v: an unsaved step reached the proxies", w)
+		}
 	}
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -105,5 +108,29 @@ func TestUsageErrors(t *testing.T) {
 		if code, _, _ := runCmd(t, args...); code != 2 {
 			t.Errorf("shadowplane %v = exit %d, want 2", args, code)
 		}
+	}
+}
+
+// serve with its admin port taken fails with a clear error and returns,
+// rather than hang on its experiment loops.
+func TestServeReturnsWhenAPortIsTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	done := make(chan int, 1)
+	var errb bytes.Buffer
+	go func() {
+		done <- run(context.Background(), []string{"serve", "--policies", "../../examples/canary-segment",
+			"--state-dir", t.TempDir(), "--xds-addr", "127.0.0.1:0", "--admin-addr", l.Addr().String()}, io.Discard, &errb)
+	}()
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(errb.String(), "admin address") {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve hung with its admin port taken")
 	}
 }

@@ -53,6 +53,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // models to the cache, the ADS server serves the cache, the admin API shows
 // it all.
 func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
+	// Any return, an error included, stops everything started under ctx.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	xdsMetrics := server.NewMetrics(reg)
@@ -67,23 +70,7 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	registry := server.NewRegistry(cache, xdsMetrics)
 
 	var ready atomic.Bool
-	// publish serves a model; with an app, it waits until every proxy
-	// serving the app has ACKed the routes (an experiment's step).
-	publisher := analysis.PublisherFunc(func(ctx context.Context, m *policy.Model, app string) error {
-		start := time.Now()
-		if err := cache.SetGeneration(xds.NewGeneration(m)); err != nil {
-			xdsMetrics.SnapshotError()
-			log.Error("new configuration not served; proxies keep the last good one", "error", err)
-			return err
-		}
-		ready.Store(true)
-		log.Debug("configuration served", "apps", len(m.Apps), "took", time.Since(start))
-		if app == "" {
-			return nil
-		}
-		return registry.WaitRoutes(ctx, app)
-	})
-
+	publisher := &publisher{cache: cache, registry: registry, metrics: xdsMetrics, log: log, ready: &ready}
 	defs, err := analysis.Definitions(&policy.Model{})
 	if err != nil {
 		return err
@@ -131,11 +118,12 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	}
 	// The first snapshot already carries the saved experiment steps, so a
 	// restart never shows proxies the policy's weights in between.
-	if err := publisher.Publish(ctx, runner.Effective(watcher.Model()), ""); err != nil {
+	if err := publisher.Publish(ctx, runner.Effective(watcher.Model())); err != nil {
 		return err
 	}
 	runner.Start(ctx)
 	defer runner.Wait()
+	defer cancel() // before Wait: experiment loops stop with ctx
 	onModel(watcher.Model())
 
 	xdsLis, err := net.Listen("tcp", cfg.xdsAddr)
@@ -228,4 +216,37 @@ func registerPolicyMetrics(reg prometheus.Registerer, w *policy.Watcher) {
 			return float64(n)
 		}),
 	)
+}
+
+// publisher serves models through the cache and waits for ACKs through the
+// registry, for the analysis runner.
+type publisher struct {
+	cache    *server.Cache
+	registry *server.Registry
+	metrics  *server.Metrics
+	log      hclog.Logger
+	ready    *atomic.Bool
+}
+
+var _ analysis.Publisher = (*publisher)(nil)
+
+func (p *publisher) Publish(_ context.Context, m *policy.Model) error {
+	start := time.Now()
+	if err := p.cache.SetGeneration(xds.NewGeneration(m)); err != nil {
+		p.metrics.SnapshotError()
+		p.log.Error("new configuration not served; proxies keep the last good one", "error", err)
+		return err
+	}
+	p.ready.Store(true)
+	p.log.Debug("configuration served", "apps", len(m.Apps), "took", time.Since(start))
+	return nil
+}
+
+func (p *publisher) WaitRoutes(ctx context.Context, app string) error {
+	err := p.registry.WaitRoutes(ctx, app)
+	var rejected *server.RejectedError
+	if errors.As(err, &rejected) {
+		return fmt.Errorf("%w: %v", analysis.ErrRejected, err)
+	}
+	return err
 }

@@ -66,12 +66,15 @@ func (r *Registry) routesPendingLocked(gen *xds.Generation, app string) (int, er
 			}
 			want = snap.Type(resourcev3.RouteType).Subset(names).Version
 		}
+		if ts.AckedVersion == want {
+			continue
+		}
+		// A rejection counts only if it is the latest word on this
+		// version: a proxy may have rejected it once and ACKed it since.
 		if ts.LastNack != nil && ts.LastNack.Version == want {
-			return 0, fmt.Errorf("proxy %s rejected routes %s: %s", p.NodeID, want, strings.TrimSpace(ts.LastNack.Error))
+			return 0, &RejectedError{Proxy: p.NodeID, Version: want, Detail: strings.TrimSpace(ts.LastNack.Error)}
 		}
-		if ts.AckedVersion != want {
-			pending++
-		}
+		pending++
 	}
 	return pending, nil
 }
@@ -83,4 +86,13 @@ func servesApp(gen *xds.Generation, key xds.GroupKey, app string) bool {
 		}
 	}
 	return false
+}
+
+// RejectedError says a proxy rejected the routes WaitRoutes waited for.
+type RejectedError struct {
+	Proxy, Version, Detail string
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("proxy %s rejected routes %s: %s", e.Proxy, e.Version, e.Detail)
 }
