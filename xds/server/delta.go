@@ -32,7 +32,15 @@ func (c *Cache) respondDelta(w *deltaWatch) (cache.DeltaResponse, bool) {
 		return ok
 	}
 
-	r := &deltaResponse{req: w.req, version: ts.Version, next: make(map[string]string, len(known))}
+	// The system version is informational in delta xDS; shadowplane
+	// makes it the version of what the stream subscribes to, as in state
+	// of the world, so that a step can be checked against what each
+	// stream holds (Registry.WaitRoutes).
+	version := ts.Version
+	if !w.sub.IsWildcard() {
+		version = ts.Subset(w.sub.SubscribedResources()).Version
+	}
+	r := &deltaResponse{req: w.req, version: version, next: make(map[string]string, len(known))}
 	for name, v := range known {
 		r.next[name] = v
 	}

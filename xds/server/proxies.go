@@ -168,7 +168,11 @@ func (r *Registry) Callbacks() serverv3.Callbacks {
 		StreamDeltaRequestFunc: func(id int64, req *discovery.DeltaDiscoveryRequest) error {
 			// A delta ACK carries no version; the registry fills in the
 			// version it sent with that nonce.
-			return r.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+			if err := r.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil); err != nil {
+				return err
+			}
+			r.subscribedDelta(id, req.GetTypeUrl(), req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
+			return nil
 		},
 		StreamDeltaResponseFunc: func(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
 			r.sent(id, resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce())
@@ -286,6 +290,36 @@ func (r *Registry) subscribed(id int64, typeURL string, names []string) {
 	if p, ok := r.streams[id]; ok {
 		p.typeStatus(typeURL).Names = append([]string(nil), names...)
 	}
+}
+
+// subscribedDelta applies a delta request's subscription changes to the
+// names the stream holds.
+func (r *Registry) subscribedDelta(id int64, typeURL string, add, drop []string) {
+	if len(add) == 0 && len(drop) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.streams[id]
+	if !ok {
+		return
+	}
+	ts := p.typeStatus(typeURL)
+	names := map[string]bool{}
+	for _, n := range ts.Names {
+		names[n] = true
+	}
+	for _, n := range add {
+		names[n] = true
+	}
+	for _, n := range drop {
+		delete(names, n)
+	}
+	ts.Names = ts.Names[:0]
+	for n := range names {
+		ts.Names = append(ts.Names, n)
+	}
+	sort.Strings(ts.Names)
 }
 
 // notifyLocked wakes everyone waiting for a change. Called with r.mu.

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -58,8 +59,10 @@ func (r *Registry) routesPendingLocked(gen *xds.Generation, app string) (int, er
 		if err != nil {
 			return 0, err
 		}
+		// What the proxy holds is versioned over what it subscribes to,
+		// in either protocol (see respondDelta); no names is a wildcard.
 		want := snap.Type(resourcev3.RouteType).Version
-		if p.Protocol == "sotw" && len(ts.Names) > 0 {
+		if len(ts.Names) > 0 && !slices.Contains(ts.Names, "*") {
 			names := make(map[string]struct{}, len(ts.Names))
 			for _, n := range ts.Names {
 				names[n] = struct{}{}
