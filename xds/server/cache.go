@@ -177,6 +177,11 @@ func fire[W pending[R], R any](set map[W]struct{}, typ string, unchanged func(*c
 // under the lock never blocks. A type shadowplane does not serve (secrets,
 // say) is held forever.
 func open[W pending[R], R any](c *Cache, sets map[string]map[W]struct{}, typeURL string, w W, respond func(W) (R, bool)) func() {
+	// The first proxy of a group not seen yet would translate it under the
+	// lock, stalling every other stream's ACK: translate it before.
+	if gen := c.Generation(); gen != nil {
+		gen.Snapshot(gen.Key(w.node()))
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	set, ok := sets[typeURL]
