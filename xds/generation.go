@@ -57,14 +57,3 @@ func (g *Generation) Snapshot(key GroupKey) (*Snapshot, error) {
 	})
 	return b.snap, b.err
 }
-
-// Groups returns the groups built so far.
-func (g *Generation) Groups() []GroupKey {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := make([]GroupKey, 0, len(g.snaps))
-	for k := range g.snaps {
-		out = append(out, k)
-	}
-	return out
-}

@@ -2,7 +2,6 @@ package xds
 
 import (
 	"fmt"
-	"strings"
 )
 
 // Names shared by the translator, the Envoy bootstrap and the analysis loop.
@@ -23,15 +22,10 @@ const (
 )
 
 // ClusterName is the Envoy cluster of an app's variant. App and variant
-// names are DNS labels, so '_' cannot occur in either and the name splits
-// back unambiguously. A dot is avoided on purpose: Envoy's default stats tag
+// names are DNS labels, so '_' cannot occur in either and the name is
+// unambiguous. A dot is avoided on purpose: Envoy's default stats tag
 // extraction ends the cluster name at the first dot.
 func ClusterName(app, variant string) string { return app + "_" + variant }
-
-// SplitClusterName is the inverse of ClusterName.
-func SplitClusterName(cluster string) (app, variant string, ok bool) {
-	return strings.Cut(cluster, "_")
-}
 
 // ListenerName is the Envoy listener for a port; apps on one port share it.
 func ListenerName(port int) string { return fmt.Sprintf("http_%d", port) }
