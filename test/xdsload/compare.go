@@ -37,8 +37,13 @@ type result struct {
 	storm      time.Duration
 	rss        int64 // after the changes
 	cpu        time.Duration
+	fleetCPU   time.Duration // the simulated proxies' CPU, on the same cores
 	goroutines int
-	err        error
+	// reads and writes are the server's read and write system calls per
+	// proxy and change: each proxy costs at least one write (the push)
+	// and one read (its ACK).
+	reads, writes float64
+	err           error
 }
 
 func (r result) pct(p float64) time.Duration {
@@ -151,6 +156,8 @@ func measure(ctx context.Context, impl string, n, conns, apps, changes int, stor
 	}
 	r.sync = time.Since(start)
 	cpu0, _ := serveproc.CPU(pid)
+	sr0, sw0, _ := serveproc.Syscalls(pid)
+	fcpu0, _ := serveproc.CPU(os.Getpid())
 	client := &http.Client{Timeout: time.Minute}
 	for c := 0; c < changes; c++ {
 		fl.arm(fl.current())
@@ -172,12 +179,27 @@ func measure(ctx context.Context, impl string, n, conns, apps, changes int, stor
 	}
 	cpu1, _ := serveproc.CPU(pid)
 	r.cpu = cpu1 - cpu0
+	fcpu1, _ := serveproc.CPU(os.Getpid())
+	r.fleetCPU = fcpu1 - fcpu0
+	if sr1, sw1, err := serveproc.Syscalls(pid); err == nil && changes > 0 {
+		per := float64(n * changes)
+		r.reads, r.writes = float64(sr1-sr0)/per, float64(sw1-sw0)/per
+	}
 	r.rss, _ = serveproc.RSS(pid)
 	if resp, err := client.Get("http://" + control + "/stats"); err == nil {
-		var st struct{ Goroutines int }
+		var st struct {
+			Goroutines                       int
+			HeapAlloc, HeapInuse, StackInuse float64
+			HeapIdle, HeapReleased, Sys      float64
+		}
 		json.NewDecoder(resp.Body).Decode(&st)
 		resp.Body.Close()
 		r.goroutines = st.Goroutines
+		// Where the memory goes, per proxy: live heap, heap spans in use
+		// (live plus garbage not yet swept), goroutine stacks.
+		kib := func(b float64) float64 { return b / 1024 / float64(n) }
+		fmt.Fprintf(os.Stderr, "  %s n=%d KiB/proxy: heap live %.1f, heap in use %.1f, idle not released %.1f, stacks %.1f, runtime total %.1f\n",
+			impl, n, kib(st.HeapAlloc), kib(st.HeapInuse), kib(st.HeapIdle-st.HeapReleased), kib(st.StackInuse), kib(st.Sys))
 	}
 	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
 
@@ -205,8 +227,8 @@ func printTable(w *os.File, rs []result, conns, apps, changes int) {
 	} else {
 		fmt.Fprintf(w, "proxies over %d connections)\n", conns)
 	}
-	fmt.Fprintf(w, "%-9s %7s %10s %10s %10s %10s %12s %10s %12s %11s %14s\n",
-		"impl", "proxies", "sync", "p50", "p99", "max", "storm", "RSS MiB", "KiB/proxy", "goroutines", "CPU/change")
+	fmt.Fprintf(w, "%-9s %7s %10s %10s %10s %10s %12s %10s %12s %11s %14s %12s %10s\n",
+		"impl", "proxies", "sync", "p50", "p99", "max", "storm", "RSS MiB", "KiB/proxy", "goroutines", "CPU/change", "rd+wr/push", "fleet CPU")
 	byN := map[int]map[string]result{}
 	for _, r := range rs {
 		if byN[r.n] == nil {
@@ -217,9 +239,10 @@ func printTable(w *os.File, rs []result, conns, apps, changes int) {
 			fmt.Fprintf(w, "%-9s %7d  failed: %v\n", r.impl, r.n, r.err)
 			continue
 		}
-		fmt.Fprintf(w, "%-9s %7d %10s %10s %10s %10s %12s %10.1f %12.1f %11d %14s\n", r.impl, r.n,
+		fmt.Fprintf(w, "%-9s %7d %10s %10s %10s %10s %12s %10.1f %12.1f %11d %14s %12s %10s\n", r.impl, r.n,
 			ms(r.sync), ms(r.pct(0.5)), ms(r.pct(0.99)), ms(r.pct(1)), ms(r.storm),
-			float64(r.rss)/(1<<20), float64(r.rss)/1024/float64(r.n), r.goroutines, ms(r.cpu/time.Duration(max(len(r.lat), 1))))
+			float64(r.rss)/(1<<20), float64(r.rss)/1024/float64(r.n), r.goroutines, ms(r.cpu/time.Duration(max(len(r.lat), 1))),
+			fmt.Sprintf("%.1f+%.1f", r.reads, r.writes), ms(r.fleetCPU/time.Duration(max(len(r.lat), 1))))
 	}
 	var ns []int
 	for n := range byN {

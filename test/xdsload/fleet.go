@@ -58,12 +58,20 @@ func (f *fleet) behavior(i int) simproxy.Behavior {
 	return []simproxy.Behavior{simproxy.NeverACK, simproxy.WrongNonce, simproxy.Flood}[i%3]
 }
 
+// envoyWindow is Envoy's default HTTP/2 stream and connection window.
+const envoyWindow = 256 << 20
+
 // connect opens the connections and starts every proxy at once.
 func (f *fleet) connect(ctx context.Context) error {
 	f.ctx, f.cancel = context.WithCancel(ctx)
 	f.ccs = nil
 	for i := 0; i < f.conns; i++ {
-		cc, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		// Envoy's HTTP/2 client uses fixed flow-control windows (256 MiB
+		// by default) and sends no bandwidth-estimation pings; gRPC-Go
+		// does, one per push, unless the windows are fixed. Fix them, so
+		// the server answers the pings an Envoy would send: none.
+		cc, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithInitialWindowSize(envoyWindow), grpc.WithInitialConnWindowSize(envoyWindow))
 		if err != nil {
 			return err
 		}

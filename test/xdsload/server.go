@@ -88,7 +88,13 @@ func runServer(ctx context.Context, args []string) error {
 	})
 	mux.Handle("/debug/pprof/", http.DefaultServeMux) // net/http/pprof
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
-		json.NewEncoder(w).Encode(map[string]int{"goroutines": runtime.NumGoroutine()})
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		json.NewEncoder(w).Encode(map[string]uint64{
+			"goroutines": uint64(runtime.NumGoroutine()),
+			"heapAlloc":  ms.HeapAlloc, "heapInuse": ms.HeapInuse, "heapIdle": ms.HeapIdle, "heapReleased": ms.HeapReleased,
+			"stackInuse": ms.StackInuse, "sys": ms.Sys,
+		})
 	})
 	go http.Serve(ctl, mux)
 	go func() {

@@ -39,6 +39,10 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// flowWindow is the HTTP/2 window of every stream and connection. A
+// request carrying thousands of resource names fits in it.
+const flowWindow = 1 << 20
+
 // Server is the ADS gRPC server, state-of-the-world and delta.
 type Server struct {
 	grpc *grpc.Server
@@ -54,6 +58,12 @@ func New(ctx context.Context, cache *Cache, registry *Registry, opts Options) *S
 		// buffer, instead of 32 KiB of each per connection for its life.
 		grpc.SharedWriteBuffer(true),
 		grpc.ReadBufferSize(4<<10),
+		// Fixed flow-control windows turn off gRPC's bandwidth estimator,
+		// which otherwise pings the proxy after every ACK it receives:
+		// one more write and read per proxy and push, for a stream whose
+		// requests are a few hundred bytes.
+		grpc.InitialWindowSize(flowWindow),
+		grpc.InitialConnWindowSize(flowWindow),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: opts.KeepaliveTime, Timeout: opts.KeepaliveTimeout}),
 		// Envoy pings as often as its bootstrap says (30 s in ours);
 		// allow that, and pings on idle connections.
