@@ -71,47 +71,55 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := subscribe(resourcev3.RuntimeType, []string{xds.RuntimeLayerName}); err != nil {
 		return err
 	}
-	// One goroutine receives; this one alone sends, as a gRPC stream
-	// requires. A flooding proxy re-sends its last request every
-	// millisecond in between.
-	type recv struct {
-		r   *discovery.DiscoveryResponse
-		err error
-	}
-	responses := make(chan recv, 1)
-	go func() {
-		for {
-			r, err := s.Recv()
-			responses <- recv{r, err}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	// A proxy receives and answers on this goroutine, as Envoy's one
+	// thread does, so the simulated fleet costs the harness little of the
+	// cores it shares with the server. A flooding proxy receives on a
+	// second goroutine and re-sends its last request every millisecond in
+	// between (this one alone sends, as a gRPC stream requires).
+	next := s.Recv
 	var tick <-chan time.Time
 	if cfg.Behavior == Flood {
+		type recv struct {
+			r   *discovery.DiscoveryResponse
+			err error
+		}
+		responses := make(chan recv, 1)
+		go func() {
+			for {
+				r, err := s.Recv()
+				responses <- recv{r, err}
+				if err != nil {
+					return
+				}
+			}
+		}()
 		t := time.NewTicker(time.Millisecond)
 		defer t.Stop()
 		tick = t.C
+		next = func() (*discovery.DiscoveryResponse, error) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-tick:
+				return nil, nil
+			case in := <-responses:
+				return in.r, in.err
+			}
+		}
 	}
 	var last *discovery.DiscoveryRequest
 	for {
-		var in recv
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick:
+		r, err := next()
+		if err != nil {
+			return err
+		}
+		if r == nil { // a flooding proxy's tick
 			if last != nil {
 				if err := s.Send(last); err != nil {
 					return err
 				}
 			}
 			continue
-		case in = <-responses:
-		}
-		r, err := in.r, in.err
-		if err != nil {
-			return err
 		}
 		switch cfg.Behavior {
 		case NeverACK:

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,9 +68,20 @@ func runCompare(ctx context.Context, args []string) error {
 	fs.BoolVar(&useDelta, "delta", false, "simulated proxies speak incremental (delta) xDS")
 	fs.Float64Var(&badShare, "bad", 0, "share of proxies that misbehave (never ACK, wrong nonce, flood), 0 to 0.5; only the others are timed")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up on one measurement after this long")
-	fs.StringVar(&profileDir, "cpuprofile-dir", "", "write each server's CPU profile into `DIR`")
+	fs.StringVar(&profileDir, "cpuprofile-dir", "", "write each server's CPU profile, and the simulated fleet's, into `DIR`")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if profileDir != "" {
+		f, err := os.Create(profileDir + "/fleet.cpu")
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	var ns []int
 	for _, s := range strings.Split(*sizes, ",") {

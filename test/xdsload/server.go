@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -109,10 +110,10 @@ func runServer(ctx context.Context, args []string) error {
 	return err
 }
 
-// loadModel is the load-test policy at edit, decoded and validated as
+// loadModel is the load-test policy at edit 0, decoded and validated as
 // shadowplane serve would.
-func loadModel(apps, edit int) (*policy.Model, error) {
-	f, problems := policy.ParseFile("load.yaml", policyYAML(apps, edit))
+func loadModel(apps int) (*policy.Model, error) {
+	f, problems := policy.ParseFile("load.yaml", policyYAML(apps, 0))
 	if len(problems) > 0 {
 		return nil, policy.JoinProblems(problems)
 	}
@@ -123,17 +124,36 @@ func loadModel(apps, edit int) (*policy.Model, error) {
 	return m, nil
 }
 
+// edited is base with the weights policyYAML gives edit, changed in memory
+// the way the analysis loop changes weights: a decision is not a file.
+func edited(base *policy.Model, edit int) *policy.Model {
+	m := *base
+	m.Apps = slices.Clone(base.Apps)
+	for i := range m.Apps {
+		a := &m.Apps[i]
+		a.Routes = slices.Clone(a.Routes)
+		w2 := uint32((edit + i) % 100)
+		for j := range a.Routes {
+			r := &a.Routes[j]
+			r.Split = slices.Clone(r.Split)
+			w1 := 100 - w2
+			r.Split[0].Weight, r.Split[1].Weight = &w1, &w2
+		}
+	}
+	return &m
+}
+
 // oursServer is shadowplane's cache and server, as `shadowplane serve`
 // wires them.
 func oursServer(ctx context.Context, apps int) (func(int) error, *grpc.Server) {
 	c := server.NewCache(server.CacheOptions{})
 	s := server.New(ctx, c, server.NewRegistry(c, nil), server.Options{MaxConcurrentStreams: 1 << 20})
+	base, err := loadModel(apps)
 	apply := func(edit int) error {
-		m, err := loadModel(apps, edit)
 		if err != nil {
 			return err
 		}
-		return c.SetGeneration(xds.NewGeneration(m))
+		return c.SetGeneration(xds.NewGeneration(edited(base, edit)))
 	}
 	return apply, s.GRPC()
 }
@@ -157,12 +177,12 @@ func baselineServer(ctx context.Context, apps int) (func(int) error, *grpc.Serve
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 30 * time.Second, PermitWithoutStream: true}),
 	)
 	discovery.RegisterAggregatedDiscoveryServiceServer(gs, xs)
+	base, err := loadModel(apps)
 	apply := func(edit int) error {
-		m, err := loadModel(apps, edit)
 		if err != nil {
 			return err
 		}
-		res, err := xds.Translate(m.Apps, xds.Envoy)
+		res, err := xds.Translate(edited(base, edit).Apps, xds.Envoy)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,7 @@
-// Package server serves shadowplane's snapshots over ADS. It plugs a cache
-// of its own into go-control-plane's state-of-the-world and delta servers,
-// which keep handling the protocol (streams, nonces, subscriptions), and it
-// tracks every connected proxy from the server's callbacks.
+// Package server serves shadowplane's snapshots over ADS. State-of-the-world
+// streams run on a stream loop of its own (sotw.go) whose pushes are written
+// by a bounded fan-out; incremental (delta) streams run on go-control-plane's
+// delta server over the same Cache. A Registry tracks every connected proxy.
 package server
 
 import (
@@ -17,14 +17,9 @@ import (
 	"github.com/shadowplane/shadowplane/xds"
 )
 
-// sentVersionKey stands in the map of returned resources of a wildcard
-// response in place of one entry per resource: the server keeps that map
-// per stream, and a wildcard client's versions are those of the snapshot
-// anyway. The key cannot be a resource name, which never contains a NUL.
-const sentVersionKey = "\x00version"
-
-// Cache is a go-control-plane cache.Cache over xds.Generation: it answers
-// each watch from the snapshot of the node's group under the current model.
+// Cache answers each watch, state of the world or delta, from the snapshot
+// of the node's group under the current model. For delta streams it is a
+// go-control-plane cache.ConfigWatcher.
 //
 // It differs from go-control-plane's SnapshotCache on purpose:
 //   - a NACKed version is not sent again (SnapshotCache resends it in a
@@ -34,8 +29,9 @@ const sentVersionKey = "\x00version"
 //     those (SnapshotCache in ADS mode never answers it);
 //   - versions are per type and per subset, so a route change pushes routes
 //     only;
-//   - SetGeneration translates new groups before it takes the lock and
-//     answers watches in PushOrder, so every stream sees make-before-break.
+//   - SetGeneration translates new groups before it takes the lock, queues
+//     answers in PushOrder, so every stream sees make-before-break, and
+//     writes them after it lets go of the lock.
 type Cache struct {
 	onError func(key xds.GroupKey, err error)
 
@@ -46,13 +42,15 @@ type Cache struct {
 	pushes  func(typeURL string, n int)
 }
 
+// watch is a state-of-the-world stream waiting for news of one type.
 type watch struct {
-	req *cache.Request
-	sub cache.Subscription
-	ch  chan cache.Response
-	// names is the subscription's names, prepared once: a watch is
-	// answered against every new generation until it fires.
+	stream *sotwStream
+	req    *discovery.DiscoveryRequest // carries the stream's node
+	// names is nil for a wildcard subscription; prepared once, because a
+	// watch is answered against every new generation until it fires.
 	names *xds.NameSet
+	// sent is the version last sent on this type, which a NACK rejects.
+	sent string
 }
 
 type deltaWatch struct {
@@ -61,7 +59,7 @@ type deltaWatch struct {
 	ch  chan cache.DeltaResponse
 }
 
-var _ cache.Cache = (*Cache)(nil)
+var _ cache.ConfigWatcher = (*Cache)(nil)
 
 // CacheOptions are optional hooks of a Cache.
 type CacheOptions struct {
@@ -128,17 +126,21 @@ func (c *Cache) SetGeneration(gen *xds.Generation) error {
 	}
 
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	old := c.gen
 	c.gen = gen
 	unchanged := typesUnchanged(old, gen)
+	var writers []writer
 	for _, t := range xds.PushOrder {
-		n := fire(c.watches[t], t, unchanged, c.respondSotw)
-		n += fire(c.deltas[t], t, unchanged, c.respondDelta)
+		n := fire(c.watches[t], t, unchanged, c.respondSotw, &writers)
+		n += fire(c.deltas[t], t, unchanged, c.respondDelta, &writers)
 		if n > 0 {
 			c.pushes(t, n)
 		}
 	}
+	c.mu.Unlock()
+	// Every answer is queued, in PushOrder per stream; write them without
+	// the lock, so ACKs and new streams are served meanwhile.
+	fanOut(writers)
 	return nil
 }
 
@@ -146,24 +148,39 @@ func (c *Cache) SetGeneration(gen *xds.Generation) error {
 type pending[R any] interface {
 	comparable
 	node() *core.Node
-	send(R)
+	// send hands the answer to the stream without blocking. It returns
+	// the writer that must now write the stream's queue, or nil when
+	// there is none to start (delta streams write their own; a
+	// state-of-the-world stream may already be writing).
+	send(R) writer
 }
 
-func (w *watch) node() *core.Node                { return w.req.GetNode() }
-func (w *watch) send(r cache.Response)           { w.ch <- r }
-func (w *deltaWatch) node() *core.Node           { return w.req.GetNode() }
-func (w *deltaWatch) send(r cache.DeltaResponse) { w.ch <- r }
+func (w *watch) node() *core.Node     { return w.req.GetNode() }
+func (w *watch) send(r *response) writer {
+	if w.stream.enqueue(r) {
+		return w.stream
+	}
+	return nil
+}
+func (w *deltaWatch) node() *core.Node { return w.req.GetNode() }
+func (w *deltaWatch) send(r cache.DeltaResponse) writer {
+	w.ch <- r
+	return nil
+}
 
 // fire answers every watch of set that has something new, removes it,
-// and returns how many it answered. Called with c.mu.
-func fire[W pending[R], R any](set map[W]struct{}, typ string, unchanged func(*core.Node, string) bool, respond func(W) (R, bool)) int {
+// adds the writers to start to writers, and returns how many it answered.
+// Called with c.mu.
+func fire[W pending[R], R any](set map[W]struct{}, typ string, unchanged func(*core.Node, string) bool, respond func(W) (R, bool), writers *[]writer) int {
 	n := 0
 	for w := range set {
 		if unchanged(w.node(), typ) {
 			continue
 		}
 		if resp, ok := respond(w); ok {
-			w.send(resp)
+			if wr := w.send(resp); wr != nil {
+				*writers = append(*writers, wr)
+			}
 			delete(set, w)
 			n++
 		}
@@ -172,11 +189,13 @@ func fire[W pending[R], R any](set map[W]struct{}, typ string, unchanged func(*c
 }
 
 // open answers w at once if it has something to send, and otherwise parks
-// it in its type's set until a change. Channels are buffered by the server
-// (one slot per type), and a watch is answered at most once, so sending
-// under the lock never blocks. A type shadowplane does not serve (secrets,
-// say) is held forever.
-func open[W pending[R], R any](c *Cache, sets map[string]map[W]struct{}, typeURL string, w W, respond func(W) (R, bool)) func() {
+// it in its type's set until a change. It returns the watch's cancel, and
+// the writer the caller must run when the answer was queued for one. A
+// delta channel is buffered by go-control-plane's server (one slot per
+// type), and a watch is answered at most once, so sending under the lock
+// never blocks. A type shadowplane does not serve (secrets, say) is held
+// forever.
+func open[W pending[R], R any](c *Cache, sets map[string]map[W]struct{}, typeURL string, w W, respond func(W) (R, bool)) (func(), writer) {
 	// The first proxy of a group not seen yet would translate it under the
 	// lock, stalling every other stream's ACK: translate it before.
 	if gen := c.Generation(); gen != nil {
@@ -186,19 +205,18 @@ func open[W pending[R], R any](c *Cache, sets map[string]map[W]struct{}, typeURL
 	defer c.mu.Unlock()
 	set, ok := sets[typeURL]
 	if !ok {
-		return func() {}
+		return func() {}, nil
 	}
 	if resp, ok := respond(w); ok {
-		w.send(resp)
 		c.pushes(typeURL, 1)
-		return func() {}
+		return func() {}, w.send(resp)
 	}
 	set[w] = struct{}{}
 	return func() {
 		c.mu.Lock()
 		delete(set, w)
 		c.mu.Unlock()
-	}
+	}, nil
 }
 
 // typesUnchanged reports, for a node and a type, whether the node's group
@@ -240,61 +258,43 @@ func (c *Cache) Generation() *xds.Generation {
 	return c.gen
 }
 
-// CreateWatch answers a state-of-the-world request at once when the client
-// lacks the current version, and otherwise holds it until a change.
-func (c *Cache) CreateWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
-	return open(c, c.watches, req.GetTypeUrl(), &watch{req: req, sub: sub, ch: ch}, c.respondSotw), nil
+// openSotw answers a state-of-the-world request at once when the client
+// lacks the current version, and otherwise holds it until a change. See
+// open for what it returns.
+func (c *Cache) openSotw(w *watch) (func(), writer) {
+	return open(c, c.watches, w.req.GetTypeUrl(), w, c.respondSotw)
 }
 
-func (c *Cache) respondSotw(w *watch) (cache.Response, bool) {
-	r := c.respond(w)
-	return r, r != nil
+// CreateWatch is go-control-plane's state-of-the-world entry point, which
+// shadowplane does not use: its own stream loop calls openSotw.
+func (c *Cache) CreateWatch(*cache.Request, cache.Subscription, chan cache.Response) (func(), error) {
+	return nil, errors.New("state-of-the-world streams are served by shadowplane's stream loop")
 }
 
-// respond builds w's response from the current snapshot, or returns nil
-// when the client already has it or has just rejected it. Called with c.mu.
-func (c *Cache) respond(w *watch) cache.Response {
+// respondSotw builds w's response from the current snapshot, or reports
+// there is nothing to send: the client already has it, or has just
+// rejected it. Called with c.mu.
+func (c *Cache) respondSotw(w *watch) (*response, bool) {
 	ts := c.typeSnapshot(w.req.GetNode(), w.req.GetTypeUrl())
 	if ts == nil {
-		return nil
+		return nil, false
 	}
-	r := &response{req: w.req}
-	if w.sub.IsWildcard() {
-		r.version = ts.Version
-		r.resources = ts.All()
-		r.returned = map[string]string{sentVersionKey: ts.Version}
+	r := &response{typeURL: ts.TypeURL}
+	if w.names == nil {
+		r.version, r.resources = ts.Version, ts.All()
 	} else {
-		if w.names == nil {
-			ns := xds.NewNameSet(w.sub.SubscribedResources())
-			w.names = &ns
-		}
 		s := ts.SubsetOf(*w.names)
-		r.version = s.Version
-		r.resources = s.Resources
-		// The server edits this map when the subscription shrinks: copy.
-		r.returned = make(map[string]string, len(s.Versions))
-		for k, v := range s.Versions {
-			r.returned[k] = v
-		}
+		r.version, r.resources = s.Version, s.Resources
 	}
 	if r.version == w.req.GetVersionInfo() {
-		return nil
+		return nil, false
 	}
-	if w.req.GetErrorDetail() != nil && r.version == sentVersion(w.sub) {
+	if w.req.GetErrorDetail() != nil && r.version == w.sent {
 		// The client rejected exactly this; it keeps its last good
 		// configuration and hears from us again when something changes.
-		return nil
+		return nil, false
 	}
-	return r
-}
-
-// sentVersion is the version of the last response sent on a subscription.
-func sentVersion(sub cache.Subscription) string {
-	returned := sub.ReturnedResources()
-	if v, ok := returned[sentVersionKey]; ok {
-		return v
-	}
-	return xds.VersionOf(returned)
+	return r, true
 }
 
 // typeSnapshot is the node's snapshot of one type, or nil when there is
@@ -329,26 +329,19 @@ func (c *Cache) Fetch(context.Context, *cache.Request) (cache.Response, error) {
 }
 
 // response is a state-of-the-world response. Its resources are shared by
-// every stream of the group; GetDiscoveryResponse returns a fresh message
-// because the server writes the nonce into it.
+// every stream of the group; each stream sends it with a nonce of its own.
 type response struct {
-	req       *cache.Request
+	typeURL   string
 	version   string
 	resources []*anypb.Any
-	returned  map[string]string
 }
 
-var _ cache.Response = (*response)(nil)
-
-func (r *response) GetDiscoveryResponse() (*discovery.DiscoveryResponse, error) {
+// message is r as sent on a stream with nonce.
+func (r *response) message(nonce string) *discovery.DiscoveryResponse {
 	return &discovery.DiscoveryResponse{
 		VersionInfo: r.version,
 		Resources:   r.resources,
-		TypeUrl:     r.req.GetTypeUrl(),
-	}, nil
+		TypeUrl:     r.typeURL,
+		Nonce:       nonce,
+	}
 }
-func (r *response) GetRequest() *discovery.DiscoveryRequest { return r.req }
-func (r *response) GetVersion() (string, error)             { return r.version, nil }
-func (r *response) GetResponseVersion() string              { return r.version }
-func (r *response) GetReturnedResources() map[string]string { return r.returned }
-func (r *response) GetContext() context.Context             { return context.Background() }

@@ -13,7 +13,8 @@ import (
 // are gone. A NACK needs no special case here: the server records what it
 // sent, so the rejected resources show no difference and are not resent.
 func (c *Cache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {
-	return open(c, c.deltas, req.GetTypeUrl(), &deltaWatch{req: req, sub: sub, ch: ch}, c.respondDelta), nil
+	cancel, _ := open(c, c.deltas, req.GetTypeUrl(), &deltaWatch{req: req, sub: sub, ch: ch}, c.respondDelta)
+	return cancel, nil
 }
 
 // respondDelta builds w's response, or reports there is nothing to send.

@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -85,8 +87,13 @@ type Registry struct {
 	observer ProxyObserver
 	now      func() time.Time
 
+	ids atomic.Int64
+
 	mu      sync.Mutex
 	streams map[int64]*Proxy
+	// deltaIDs maps go-control-plane's delta stream ids, which it counts
+	// on its own, to the registry's.
+	deltaIDs map[int64]int64
 	// changed is closed, and replaced, whenever an ACK, NACK or
 	// disconnection may have changed who holds what.
 	changed chan struct{}
@@ -94,7 +101,7 @@ type Registry struct {
 
 // NewRegistry tracks proxies of cache's streams. observer may be nil.
 func NewRegistry(c *Cache, observer ProxyObserver) *Registry {
-	return &Registry{cache: c, observer: observer, now: time.Now, streams: map[int64]*Proxy{}, changed: make(chan struct{})}
+	return &Registry{cache: c, observer: observer, now: time.Now, streams: map[int64]*Proxy{}, deltaIDs: map[int64]int64{}, changed: make(chan struct{})}
 }
 
 // Proxies returns a copy of every connected proxy, sorted by node id.
@@ -142,40 +149,43 @@ func (r *Registry) Node(id string) (*core.Node, bool) {
 	return nil, false
 }
 
-// Callbacks returns the go-control-plane callbacks that feed the registry.
-func (r *Registry) Callbacks() serverv3.Callbacks {
+// newStreamID numbers a stream, of either protocol.
+func (r *Registry) newStreamID() int64 { return r.ids.Add(1) }
+
+// deltaCallbacks feed the registry from go-control-plane's delta server.
+func (r *Registry) deltaCallbacks() serverv3.CallbackFuncs {
+	id := func(delta int64) int64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.deltaIDs[delta]
+	}
 	return serverv3.CallbackFuncs{
-		StreamOpenFunc: func(_ context.Context, id int64, _ string) error {
-			r.open(id, "sotw")
-			return nil
-		},
-		StreamClosedFunc: func(id int64, _ *core.Node) { r.close(id) },
-		StreamRequestFunc: func(id int64, req *discovery.DiscoveryRequest) error {
-			if err := r.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil); err != nil {
-				return err
-			}
-			r.subscribed(id, req.GetTypeUrl(), req.GetResourceNames())
-			return nil
-		},
-		StreamResponseFunc: func(_ context.Context, id int64, req *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
-			r.sent(id, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce())
-		},
-		DeltaStreamOpenFunc: func(_ context.Context, id int64, _ string) error {
+		DeltaStreamOpenFunc: func(_ context.Context, delta int64, _ string) error {
+			id := r.newStreamID()
+			r.mu.Lock()
+			r.deltaIDs[delta] = id
+			r.mu.Unlock()
 			r.open(id, "delta")
 			return nil
 		},
-		DeltaStreamClosedFunc: func(id int64, _ *core.Node) { r.close(id) },
-		StreamDeltaRequestFunc: func(id int64, req *discovery.DeltaDiscoveryRequest) error {
+		DeltaStreamClosedFunc: func(delta int64, _ *core.Node) {
+			r.close(id(delta))
+			r.mu.Lock()
+			delete(r.deltaIDs, delta)
+			r.mu.Unlock()
+		},
+		StreamDeltaRequestFunc: func(delta int64, req *discovery.DeltaDiscoveryRequest) error {
 			// A delta ACK carries no version; the registry fills in the
 			// version it sent with that nonce.
+			id := id(delta)
 			if err := r.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil); err != nil {
 				return err
 			}
 			r.subscribedDelta(id, req.GetTypeUrl(), req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
 			return nil
 		},
-		StreamDeltaResponseFunc: func(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
-			r.sent(id, resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce())
+		StreamDeltaResponseFunc: func(delta int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
+			r.sent(id(delta), resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce())
 		},
 	}
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/delta/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 )
@@ -43,10 +43,17 @@ func (o Options) withDefaults() Options {
 // request carrying thousands of resource names fits in it.
 const flowWindow = 1 << 20
 
-// Server is the ADS gRPC server, state-of-the-world and delta.
+// Server is the ADS gRPC server: state-of-the-world streams on shadowplane's
+// own stream loop (sotw.go), delta streams on go-control-plane's delta
+// server (decision 0003).
 type Server struct {
-	grpc *grpc.Server
+	grpc     *grpc.Server
+	cache    *Cache
+	registry *Registry
+	delta    delta.Server
 }
+
+var _ discovery.AggregatedDiscoveryServiceServer = (*Server)(nil)
 
 // New builds a server over cache whose streams feed registry.
 func New(ctx context.Context, cache *Cache, registry *Registry, opts Options) *Server {
@@ -69,11 +76,14 @@ func New(ctx context.Context, cache *Cache, registry *Registry, opts Options) *S
 		// allow that, and pings on idle connections.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
-	// Ordered ADS multiplexes all types of a stream through one channel,
-	// which keeps the PushOrder the cache answers watches in.
-	xs := serverv3.NewServer(ctx, cache, registry.Callbacks(), sotw.WithOrderedADS())
-	discovery.RegisterAggregatedDiscoveryServiceServer(gs, xs)
-	return &Server{grpc: gs}
+	s := &Server{grpc: gs, cache: cache, registry: registry, delta: delta.NewServer(ctx, cache, registry.deltaCallbacks())}
+	discovery.RegisterAggregatedDiscoveryServiceServer(gs, s)
+	return s
+}
+
+// DeltaAggregatedResources serves one incremental ADS stream.
+func (s *Server) DeltaAggregatedResources(stream discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
+	return s.delta.DeltaStreamHandler(stream, resourcev3.AnyType)
 }
 
 // Serve serves on lis until ctx is done. Streams are then closed at once

@@ -1,0 +1,274 @@
+package server
+
+import (
+	"slices"
+	"strconv"
+	"sync"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shadowplane/shadowplane/xds"
+)
+
+// sotwStream is one state-of-the-world ADS stream. Its handler goroutine
+// reads requests and answers them itself; pushes are queued on it by
+// SetGeneration and written by the fan-out (fanout.go), so a stream costs
+// one goroutine of ours and a push wakes nothing but the writer.
+//
+// The protocol, as go-control-plane's ordered ADS server speaks it and
+// Envoy and gRPC expect:
+//   - responses of one stream go out in PushOrder, one type at a time,
+//     each with a nonce of the stream's;
+//   - a request whose nonce is not the last one sent for its type is
+//     stale (a newer response is on its way) and is ignored;
+//   - any other request replaces the type's subscription and is answered
+//     at once if the client lacks the current version, else held;
+//   - a NACK of the version last sent is not answered with it again.
+type sotwStream struct {
+	id    int64
+	grpc  discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer
+	cache *Cache
+	reg   *Registry
+
+	// Handler goroutine only.
+	node   *core.Node
+	subs   [numTypes]subscription
+	cancel [numTypes]func()
+
+	mu     sync.Mutex
+	types  [numTypes]sentState
+	nonce  int64
+	closed bool
+	// writing is set while one goroutine writes the queue; whoever sets
+	// it writes until the queue is empty, so a stream has one writer at a
+	// time and answers queued meanwhile are not lost.
+	writing bool
+	// unanswered counts types whose last response the client has not
+	// answered yet (ACK or NACK). A stream with none has read everything
+	// we sent, so gRPC has room for the next response and writing one
+	// does not block (see fanOut).
+	unanswered int
+	written    sync.WaitGroup
+}
+
+// sentState is what went out on one type. Guarded by sotwStream.mu.
+type sentState struct {
+	nonce, version string
+	// waiting is set from a response until the client answers it.
+	waiting bool
+	queued  *response
+}
+
+// numTypes is the number of types a stream is served: len(xds.PushOrder),
+// as a constant so that per-type state is an array, not a map.
+const numTypes = 5
+
+func init() {
+	if len(xds.PushOrder) != numTypes {
+		panic("server: numTypes is not len(xds.PushOrder)")
+	}
+}
+
+func typeIndex(typeURL string) int { return slices.Index(xds.PushOrder, typeURL) }
+
+// subscription is the names a client asks for, with the protocol's
+// wildcard rules: a first request with no names subscribes to everything
+// (legacy wildcard) until a request names some; "*" among the names
+// subscribes to everything explicitly.
+type subscription struct {
+	started bool
+	legacy  bool
+	// names is nil for a wildcard subscription.
+	names *xds.NameSet
+}
+
+func (s *subscription) update(names []string) {
+	if !s.started {
+		s.started, s.legacy = true, len(names) == 0
+		if s.legacy {
+			return
+		}
+	}
+	if s.legacy {
+		if len(names) == 0 {
+			return
+		}
+		s.legacy = false
+	}
+	set := make(map[string]struct{}, len(names))
+	for _, n := range names {
+		if n == "*" {
+			s.names = nil
+			return
+		}
+		set[n] = struct{}{}
+	}
+	ns := xds.NewNameSet(set)
+	s.names = &ns
+}
+
+// StreamAggregatedResources serves one state-of-the-world ADS stream.
+func (s *Server) StreamAggregatedResources(stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
+	st := &sotwStream{id: s.registry.newStreamID(), grpc: stream, cache: s.cache, reg: s.registry}
+	s.registry.open(st.id, "sotw")
+	defer st.close()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return nil // the client went away; nothing to tell it
+		}
+		if err := st.handle(req); err != nil {
+			return err
+		}
+	}
+}
+
+// handle answers one request.
+func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
+	// Only the first request must carry the node.
+	if req.Node != nil {
+		s.node = req.Node
+	} else if s.node != nil {
+		req.Node = s.node
+	} else {
+		req.Node = &core.Node{}
+	}
+	typeURL := req.GetTypeUrl()
+	if typeURL == "" {
+		return status.Error(codes.InvalidArgument, "type URL is required for ADS")
+	}
+	detail := req.GetErrorDetail()
+	if err := s.reg.request(s.id, req.Node, typeURL, req.GetResponseNonce(), req.GetVersionInfo(), detail.GetMessage(), detail != nil); err != nil {
+		return err
+	}
+	s.reg.subscribed(s.id, typeURL, req.GetResourceNames())
+	i := typeIndex(typeURL)
+	if i < 0 {
+		return nil // a type shadowplane does not serve: never answered
+	}
+
+	s.mu.Lock()
+	t := &s.types[i]
+	if t.nonce != "" && req.GetResponseNonce() != t.nonce {
+		s.mu.Unlock()
+		return nil // stale: the client has a newer response coming
+	}
+	if t.waiting {
+		t.waiting = false
+		s.unanswered--
+	}
+	// A push queued but not yet written was computed for the previous
+	// subscription; this request is answered afresh below.
+	t.queued = nil
+	sent := t.version
+	s.mu.Unlock()
+
+	if s.cancel[i] != nil {
+		s.cancel[i]()
+	}
+	s.subs[i].update(req.GetResourceNames())
+	cancel, wr := s.cache.openSotw(&watch{stream: s, req: req, names: s.subs[i].names, sent: sent})
+	s.cancel[i] = cancel
+	if wr != nil {
+		// Our own goroutine: blocking on this client's flow control
+		// stalls no one else.
+		wr.write(0)
+	}
+	return nil
+}
+
+// enqueue queues r to be written, replacing an unwritten response of its
+// type, and reports whether the caller must now run the writer. Called by
+// the cache under its lock; never blocks.
+func (s *sotwStream) enqueue(r *response) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.types[typeIndex(r.typeURL)].queued = r
+	if s.writing {
+		return false
+	}
+	s.writing = true
+	s.written.Add(1)
+	return true
+}
+
+// write sends the queued responses in PushOrder until none is left. With
+// limit > 0 it sends at most that many and hands the rest to a goroutine
+// of its own: the fan-out's workers write to many streams and must not be
+// held by one.
+func (s *sotwStream) write(limit int) {
+	for n := 0; ; n++ {
+		s.mu.Lock()
+		i := s.nextQueued()
+		if i < 0 || s.closed {
+			s.writing = false
+			s.mu.Unlock()
+			s.written.Done()
+			return
+		}
+		if limit > 0 && n == limit {
+			s.mu.Unlock()
+			go s.write(0)
+			return
+		}
+		t := &s.types[i]
+		r := t.queued
+		t.queued = nil
+		s.nonce++
+		t.nonce, t.version = strconv.FormatInt(s.nonce, 10), r.version
+		if !t.waiting {
+			t.waiting = true
+			s.unanswered++
+		}
+		nonce := t.nonce
+		s.mu.Unlock()
+
+		// Recorded before the write: the ACK may come back before Send
+		// returns.
+		s.reg.sent(s.id, r.typeURL, r.version, nonce)
+		if err := s.grpc.Send(r.message(nonce)); err != nil {
+			s.mu.Lock()
+			s.closed = true // the handler sees Recv fail and returns
+			s.mu.Unlock()
+		}
+	}
+}
+
+// nextQueued is the first type in PushOrder with a queued response, or -1.
+// Called with s.mu.
+func (s *sotwStream) nextQueued() int {
+	for i := range s.types {
+		if s.types[i].queued != nil {
+			return i
+		}
+	}
+	return -1
+}
+
+// idle reports whether the client has answered everything it was sent.
+func (s *sotwStream) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unanswered == 0
+}
+
+// close ends the stream: its watches go, and the handler waits for a write
+// in progress, because gRPC forbids Send once the handler has returned.
+func (s *sotwStream) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	for _, cancel := range s.cancel {
+		if cancel != nil {
+			cancel()
+		}
+	}
+	s.written.Wait()
+	s.reg.close(s.id)
+}
