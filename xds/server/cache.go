@@ -155,7 +155,7 @@ type pending[R any] interface {
 	send(R) writer
 }
 
-func (w *watch) node() *core.Node     { return w.req.GetNode() }
+func (w *watch) node() *core.Node { return w.req.GetNode() }
 func (w *watch) send(r *response) writer {
 	if w.stream.enqueue(r) {
 		return w.stream
