@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -51,6 +52,9 @@ type watch struct {
 	names *xds.NameSet
 	// sent is the version last sent on this type, which a NACK rejects.
 	sent string
+	// answered is set once the watch has fired, so that cancelling it
+	// then need not take the cache's lock.
+	answered atomic.Bool
 }
 
 type deltaWatch struct {
@@ -157,6 +161,7 @@ type pending[R any] interface {
 
 func (w *watch) node() *core.Node { return w.req.GetNode() }
 func (w *watch) send(r *response) writer {
+	w.answered.Store(true)
 	if w.stream.enqueue(r) {
 		return w.stream
 	}
@@ -275,7 +280,16 @@ func (c *Cache) CreateWatch(*cache.Request, cache.Subscription, chan cache.Respo
 // there is nothing to send: the client already has it, or has just
 // rejected it. Called with c.mu.
 func (c *Cache) respondSotw(w *watch) (*response, bool) {
-	ts := c.typeSnapshot(w.req.GetNode(), w.req.GetTypeUrl())
+	// A stream's watches are answered from one snapshot per generation:
+	// group the node once, not on every ACK.
+	m := &w.stream.group
+	if m.gen != c.gen || m.node != w.req.GetNode() {
+		m.gen, m.node, m.snap = c.gen, w.req.GetNode(), c.snapshot(w.req.GetNode())
+	}
+	if m.snap == nil {
+		return nil, false
+	}
+	ts := m.snap.Type(w.req.GetTypeUrl())
 	if ts == nil {
 		return nil, false
 	}
@@ -300,6 +314,15 @@ func (c *Cache) respondSotw(w *watch) (*response, bool) {
 // typeSnapshot is the node's snapshot of one type, or nil when there is
 // none to serve yet. Called with c.mu.
 func (c *Cache) typeSnapshot(node *core.Node, typeURL string) *xds.TypeSnapshot {
+	if snap := c.snapshot(node); snap != nil {
+		return snap.Type(typeURL)
+	}
+	return nil
+}
+
+// snapshot is the node's snapshot, or nil when there is none to serve.
+// Called with c.mu.
+func (c *Cache) snapshot(node *core.Node) *xds.Snapshot {
 	if c.gen == nil {
 		return nil
 	}
@@ -309,7 +332,15 @@ func (c *Cache) typeSnapshot(node *core.Node, typeURL string) *xds.TypeSnapshot 
 		c.onError(key, err)
 		return nil
 	}
-	return snap.Type(typeURL)
+	return snap
+}
+
+// groupMemo is the snapshot a stream's node was last served under a
+// generation. Guarded by Cache.mu.
+type groupMemo struct {
+	gen  *xds.Generation
+	node *core.Node
+	snap *xds.Snapshot
 }
 
 // SnapshotFor returns the snapshot node is served under the current model.

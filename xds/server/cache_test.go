@@ -42,6 +42,7 @@ type harness struct {
 	cache    *Cache
 	registry *Registry
 	conn     *grpc.ClientConn
+	addr     string
 }
 
 func newHarness(t *testing.T, m *policy.Model) *harness {
@@ -64,7 +65,7 @@ func newHarness(t *testing.T, m *policy.Model) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &harness{cache: c, registry: reg, conn: conn}
+	return &harness{cache: c, registry: reg, conn: conn, addr: lis.Addr().String()}
 }
 
 // sotwClient is a raw ADS stream that speaks the protocol as Envoy does.
@@ -73,19 +74,26 @@ type sotwClient struct {
 	stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 	node   *core.Node
 	resp   chan *discovery.DiscoveryResponse
+	cancel func()
 }
 
 func (h *harness) sotw(t *testing.T, nodeID string) *sotwClient {
+	return sotwOn(t, h.conn, nodeID, 0)
+}
+
+// sotwOn opens a raw ADS stream on conn. It reads limit responses into
+// c.resp (all of them when limit is 0) and then reads no more.
+func sotwOn(t *testing.T, conn *grpc.ClientConn, nodeID string, limit int) *sotwClient {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	s, err := discovery.NewAggregatedDiscoveryServiceClient(h.conn).StreamAggregatedResources(ctx)
+	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &sotwClient{t: t, stream: s, node: &core.Node{Id: nodeID, Cluster: "test", UserAgentName: "envoy"}, resp: make(chan *discovery.DiscoveryResponse, 100)}
+	c := &sotwClient{t: t, stream: s, node: &core.Node{Id: nodeID, Cluster: "test", UserAgentName: "envoy"}, resp: make(chan *discovery.DiscoveryResponse, 100), cancel: cancel}
 	go func() {
-		for {
+		for n := 1; limit == 0 || n <= limit; n++ {
 			r, err := s.Recv()
 			if err != nil {
 				close(c.resp)

@@ -94,14 +94,15 @@ type Registry struct {
 	// deltaIDs maps go-control-plane's delta stream ids, which it counts
 	// on its own, to the registry's.
 	deltaIDs map[int64]int64
-	// changed is closed, and replaced, whenever an ACK, NACK or
-	// disconnection may have changed who holds what.
+	// changed is closed whenever an ACK, NACK or disconnection may have
+	// changed who holds what. It is made only when someone waits (see
+	// waitChange), so that an ACK nobody waits for allocates nothing.
 	changed chan struct{}
 }
 
 // NewRegistry tracks proxies of cache's streams. observer may be nil.
 func NewRegistry(c *Cache, observer ProxyObserver) *Registry {
-	return &Registry{cache: c, observer: observer, now: time.Now, streams: map[int64]*Proxy{}, deltaIDs: map[int64]int64{}, changed: make(chan struct{})}
+	return &Registry{cache: c, observer: observer, now: time.Now, streams: map[int64]*Proxy{}, deltaIDs: map[int64]int64{}}
 }
 
 // Proxies returns a copy of every connected proxy, sorted by node id.
@@ -334,6 +335,17 @@ func (r *Registry) subscribedDelta(id int64, typeURL string, add, drop []string)
 
 // notifyLocked wakes everyone waiting for a change. Called with r.mu.
 func (r *Registry) notifyLocked() {
-	close(r.changed)
-	r.changed = make(chan struct{})
+	if r.changed != nil {
+		close(r.changed)
+		r.changed = nil
+	}
+}
+
+// waitChangeLocked returns a channel closed at the next change. Called
+// with r.mu.
+func (r *Registry) waitChangeLocked() <-chan struct{} {
+	if r.changed == nil {
+		r.changed = make(chan struct{})
+	}
+	return r.changed
 }

@@ -34,9 +34,16 @@ type sotwStream struct {
 	reg   *Registry
 
 	// Handler goroutine only.
-	node   *core.Node
-	subs   [numTypes]subscription
-	cancel [numTypes]func()
+	node    *core.Node
+	subs    [numTypes]subscription
+	watches [numTypes]*watch
+	cancel  [numTypes]func()
+	// names is each type's last requested names: an ACK repeats them,
+	// and the subscription is then left as it is.
+	names [numTypes][]string
+
+	// group is guarded by the cache's lock.
+	group groupMemo
 
 	mu     sync.Mutex
 	types  [numTypes]sentState
@@ -144,10 +151,14 @@ func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
 	if err := s.reg.request(s.id, req.Node, typeURL, req.GetResponseNonce(), req.GetVersionInfo(), detail.GetMessage(), detail != nil); err != nil {
 		return err
 	}
-	s.reg.subscribed(s.id, typeURL, req.GetResourceNames())
 	i := typeIndex(typeURL)
 	if i < 0 {
+		s.reg.subscribed(s.id, typeURL, req.GetResourceNames())
 		return nil // a type shadowplane does not serve: never answered
+	}
+	resubscribed := !s.subs[i].started || !slices.Equal(s.names[i], req.GetResourceNames())
+	if resubscribed {
+		s.reg.subscribed(s.id, typeURL, req.GetResourceNames())
 	}
 
 	s.mu.Lock()
@@ -166,12 +177,16 @@ func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
 	sent := t.version
 	s.mu.Unlock()
 
-	if s.cancel[i] != nil {
+	if w := s.watches[i]; w != nil && !w.answered.Load() {
 		s.cancel[i]()
 	}
-	s.subs[i].update(req.GetResourceNames())
-	cancel, wr := s.cache.openSotw(&watch{stream: s, req: req, names: s.subs[i].names, sent: sent})
-	s.cancel[i] = cancel
+	if resubscribed {
+		s.subs[i].update(req.GetResourceNames())
+		s.names[i] = req.GetResourceNames()
+	}
+	w := &watch{stream: s, req: req, names: s.subs[i].names, sent: sent}
+	cancel, wr := s.cache.openSotw(w)
+	s.watches[i], s.cancel[i] = w, cancel
 	if wr != nil {
 		// Our own goroutine: blocking on this client's flow control
 		// stalls no one else.

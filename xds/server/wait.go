@@ -28,7 +28,7 @@ func (r *Registry) WaitRoutes(ctx context.Context, app string) error {
 		}
 		r.mu.Lock()
 		pending, err := r.routesPendingLocked(gen, app)
-		changed := r.changed
+		changed := r.waitChangeLocked()
 		r.mu.Unlock()
 		if err != nil || pending == 0 {
 			return err

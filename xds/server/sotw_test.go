@@ -1,0 +1,150 @@
+package server
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/xds"
+)
+
+func TestSubscriptionWildcardRules(t *testing.T) {
+	steps := []struct {
+		names    []string
+		wildcard bool
+		want     []string
+	}{
+		{nil, true, nil}, // legacy wildcard
+		{nil, true, nil}, // still
+		{[]string{"b", "a"}, false, []string{"a", "b"}}, // names end it
+		{nil, false, []string{}},                        // and no names is then none
+		{[]string{"*", "a"}, true, nil},                 // explicit wildcard
+		{[]string{"a"}, false, []string{"a"}},
+	}
+	var s subscription
+	for i, st := range steps {
+		s.update(st.names)
+		if got := s.names == nil; got != st.wildcard {
+			t.Fatalf("step %d %v: wildcard = %v, want %v", i, st.names, got, st.wildcard)
+		}
+		if s.names != nil && !slices.Equal(s.names.Names, st.want) {
+			t.Fatalf("step %d %v: names = %v, want %v", i, st.names, s.names.Names, st.want)
+		}
+	}
+	var first subscription
+	first.update([]string{"x"})
+	if first.names == nil || !slices.Equal(first.names.Names, []string{"x"}) {
+		t.Fatalf("a first request with names subscribes to them, got %+v", first.names)
+	}
+}
+
+// A change that adds a cluster and routes to it reaches a stream cluster
+// first, routes after: make before break.
+func TestPushOrderOnOneStream(t *testing.T) {
+	h := newHarness(t, model(20, 40))
+	c := h.sotw(t, "envoy-1")
+	syncEnvoy(t, c)
+
+	m := model(20, 40)
+	app := &m.Apps[0]
+	app.Variants = append(app.Variants, policy.Variant{Name: "v4", Endpoints: []string{"127.0.0.1:9004"}})
+	app.Routes[0].Split = append(app.Routes[0].Split, policy.Backend{Variant: "v4", Weight: u32(10)})
+	app.Routes[0].Split[0].Weight = u32(70)
+	if err := h.cache.SetGeneration(xds.NewGeneration(m)); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for len(order) < 2 {
+		r := c.recv()
+		order = append(order, r.TypeUrl)
+	}
+	if order[0] != resourcev3.ClusterType || order[1] != resourcev3.RouteType {
+		t.Fatalf("pushed %v, want clusters then routes", order)
+	}
+}
+
+// bigModel has n apps, so that one response is far larger than gRPC's
+// 64 KiB write quota and flow-control window.
+func bigModel(n int, w2 uint32) *policy.Model {
+	m := &policy.Model{}
+	for i := range n {
+		a := model(w2, 40).Apps[0]
+		a.Name = fmt.Sprintf("app-%04d", i)
+		a.Hosts = []string{a.Name + ".example"}
+		m.Apps = append(m.Apps, a)
+	}
+	return m
+}
+
+// A proxy that stops reading must not hold up the others: changes keep
+// reaching healthy proxies, and SetGeneration does not wait for it. The
+// stalled proxy has a small fixed window and responses far larger than
+// it. The first change touches clusters and routes: gRPC takes the
+// clusters and then, its write quota spent, would block the writer on the
+// routes — which is why the fan-out writes one response inline and hands
+// the rest to the stream's own goroutine.
+func TestStalledClientDoesNotHoldOthers(t *testing.T) {
+	h := newHarness(t, bigModel(300, 10))
+	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stalled := sotwOn(t, conn, "stalled", 5) // reads its initial five responses, then stops
+	syncEnvoy(t, stalled)
+	healthy := h.sotw(t, "healthy")
+	syncEnvoy(t, healthy)
+
+	for i := range 10 {
+		m := bigModel(300, uint32(11+i))
+		if i%2 == 0 { // and a cluster more: clusters, then routes
+			a := &m.Apps[0]
+			extra := fmt.Sprintf("extra%d", i)
+			a.Variants = append(a.Variants, policy.Variant{Name: extra, Endpoints: []string{"127.0.0.1:9009"}})
+			a.Routes[0].Split = append(a.Routes[0].Split, policy.Backend{Variant: extra, Weight: u32(1)})
+		}
+		done := make(chan error, 1)
+		go func() { done <- h.cache.SetGeneration(xds.NewGeneration(m)) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("change %d: SetGeneration waits for the stalled proxy", i)
+		}
+		for {
+			r := healthy.recv()
+			var names []string
+			if r.TypeUrl == resourcev3.RouteType {
+				names = []string{"http_10000"}
+			}
+			healthy.ack(r, names...)
+			if r.TypeUrl == resourcev3.RouteType {
+				break
+			}
+		}
+	}
+
+	// Once the stalled proxy goes, so do its stream and writer.
+	stalled.cancel()
+	waitFor(t, func() bool { return len(h.registry.Proxies()) == 1 })
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
