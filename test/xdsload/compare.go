@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -73,11 +72,7 @@ func runCompare(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	// The simulated fleet stands for many Envoy processes, which share no
-	// garbage collector; collecting for a thousand of them at once in one
-	// process would add pauses no real fleet has to the server's figures.
-	// Let the harness's heap grow instead (the server keeps Go's default).
-	debug.SetGCPercent(400)
+	quietFleetGC()
 	if profileDir != "" {
 		f, err := os.Create(profileDir + "/fleet.cpu")
 		if err != nil {

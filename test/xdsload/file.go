@@ -26,6 +26,7 @@ func runFile(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	quietFleetGC()
 	return run(ctx, *bin, *n, *conns, *apps, *edits, *timeout)
 }
 
@@ -73,6 +74,9 @@ func run(ctx context.Context, bin string, n, conns, apps, edits int, timeout tim
 			return fmt.Errorf("edit %d: %w", e, err)
 		}
 		lat = append(lat, time.Since(t0))
+		if os.Getenv("XDSLOAD_TRACE") != "" {
+			fmt.Fprintf(os.Stderr, "  edit %d: %s\n", e, time.Since(t0))
+		}
 	}
 	cpuAfter, _ := proc.CPU()
 	rss, _ := proc.RSS()

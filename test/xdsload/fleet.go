@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -151,3 +152,10 @@ func (f *fleet) wait(ctx context.Context) error {
 		return fmt.Errorf("%d of %d healthy proxies ACKed: %w", f.acked.Load(), f.n-f.bad, ctx.Err())
 	}
 }
+
+// quietFleetGC lets the harness's heap grow before it collects. The
+// simulated fleet stands for many Envoy processes, which share no garbage
+// collector; collecting for a thousand of them at once in one process
+// would add pauses no real fleet has to the server's figures. The server
+// under test keeps Go's default.
+func quietFleetGC() { debug.SetGCPercent(400) }
