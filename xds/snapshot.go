@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ type TypeSnapshot struct {
 	Names []string
 	Items map[string]*Item
 	all   []*anypb.Any
+	wire  wire
 
 	mu     sync.Mutex
 	subset map[string]*Subset
@@ -135,6 +137,9 @@ type Subset struct {
 	Resources []*anypb.Any
 	// Versions maps each returned name to its resource version.
 	Versions map[string]string
+
+	typeURL string
+	wire    wire
 }
 
 // Subset returns the resources among names that exist, with a version of
@@ -163,6 +168,15 @@ func NewNameSet(names map[string]struct{}) NameSet {
 	return NameSet{Names: sorted, Key: strings.Join(sorted, "\x00")}
 }
 
+// NameSetOf is the NameSet of a list of names in any order, with
+// duplicates. names is not kept.
+func NameSetOf(names []string) NameSet {
+	sorted := slices.Clone(names)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	return NameSet{Names: sorted, Key: strings.Join(sorted, "\x00")}
+}
+
 // SubsetOf is Subset for a prepared NameSet.
 func (ts *TypeSnapshot) SubsetOf(ns NameSet) *Subset {
 	ts.mu.Lock()
@@ -176,7 +190,7 @@ func (ts *TypeSnapshot) SubsetOf(ns NameSet) *Subset {
 			present = append(present, n)
 		}
 	}
-	sub := &Subset{Version: ts.versionOf(present), Versions: make(map[string]string, len(present))}
+	sub := &Subset{Version: ts.versionOf(present), Versions: make(map[string]string, len(present)), typeURL: ts.TypeURL}
 	for _, n := range present {
 		it := ts.Items[n]
 		sub.Resources = append(sub.Resources, it.Any)

@@ -153,6 +153,9 @@ func measure(ctx context.Context, impl string, n, conns, apps, changes int, stor
 		return r
 	}
 	pid := cmd.Process.Pid
+	if os.Getenv("XDSLOAD_TRACE") != "" {
+		fmt.Fprintf(os.Stderr, "  server pid %d, xDS %s, control http://%s (pprof under /debug/pprof/)\n", pid, xdsAddr, control)
+	}
 
 	fl := newFleet(xdsAddr, n, conns, int(badShare*float64(n)))
 	fl.delta = useDelta

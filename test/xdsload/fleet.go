@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -71,8 +72,12 @@ func (f *fleet) connect(ctx context.Context) error {
 		// by default) and sends no bandwidth-estimation pings; gRPC-Go
 		// does, one per push, unless the windows are fixed. Fix them, so
 		// the server answers the pings an Envoy would send: none.
+		// And like Envoy, a proxy whose connection attempt fails (a server
+		// busy syncing thousands of others may not finish the handshake
+		// in time) keeps trying instead of giving up on its stream.
 		cc, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithInitialWindowSize(envoyWindow), grpc.WithInitialConnWindowSize(envoyWindow))
+			grpc.WithInitialWindowSize(envoyWindow), grpc.WithInitialConnWindowSize(envoyWindow),
+			grpc.WithDefaultCallOptions(grpc.WaitForReady(true)))
 		if err != nil {
 			return err
 		}
@@ -86,7 +91,7 @@ func (f *fleet) connect(ctx context.Context) error {
 			if f.delta {
 				run = simproxy.RunDelta
 			}
-			run(f.ctx, simproxy.Config{
+			err := run(f.ctx, simproxy.Config{
 				Node:     &core.Node{Id: fmt.Sprintf("proxy-%05d", i), Cluster: "load", UserAgentName: "envoy"},
 				Conn:     f.ccs[i%f.conns],
 				Behavior: f.behavior(i),
@@ -97,6 +102,9 @@ func (f *fleet) connect(ctx context.Context) error {
 					}
 				},
 			})
+			if err != nil && f.ctx.Err() == nil && os.Getenv("XDSLOAD_TRACE") != "" {
+				fmt.Fprintf(os.Stderr, "  proxy %d: %v\n", i, err)
+			}
 		}()
 	}
 	return nil

@@ -11,9 +11,7 @@ import (
 	"sync/atomic"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/shadowplane/shadowplane/xds"
 )
@@ -36,6 +34,9 @@ import (
 type Cache struct {
 	onError func(key xds.GroupKey, err error)
 
+	// names interns state-of-the-world subscriptions' name lists.
+	names *nameSets
+
 	mu      sync.Mutex
 	gen     *xds.Generation
 	watches map[string]map[*watch]struct{}
@@ -45,8 +46,14 @@ type Cache struct {
 
 // watch is a state-of-the-world stream waiting for news of one type.
 type watch struct {
-	stream *sotwStream
-	req    *discovery.DiscoveryRequest // carries the stream's node
+	stream  *sotwStream
+	node    *core.Node
+	typeURL string
+	// version is the version the request says the client holds, and
+	// nack whether it rejected the last response. The request itself is
+	// not kept: its names may be thousands of strings.
+	version string
+	nack    bool
 	// names is nil for a wildcard subscription; prepared once, because a
 	// watch is answered against every new generation until it fires.
 	names *xds.NameSet
@@ -79,6 +86,7 @@ func NewCache(opts CacheOptions) *Cache {
 	c := &Cache{
 		onError: opts.OnSnapshotError,
 		pushes:  opts.OnPush,
+		names:   newNameSets(),
 		watches: map[string]map[*watch]struct{}{},
 		deltas:  map[string]map[*deltaWatch]struct{}{},
 	}
@@ -104,7 +112,7 @@ func (c *Cache) SetGeneration(gen *xds.Generation) error {
 	var nodes []*core.Node
 	for _, t := range xds.PushOrder {
 		for w := range c.watches[t] {
-			nodes = append(nodes, w.req.GetNode())
+			nodes = append(nodes, w.node)
 		}
 		for w := range c.deltas[t] {
 			nodes = append(nodes, w.req.GetNode())
@@ -151,7 +159,7 @@ func (c *Cache) SetGeneration(gen *xds.Generation) error {
 // pending is an open watch of either protocol.
 type pending[R any] interface {
 	comparable
-	node() *core.Node
+	getNode() *core.Node
 	// send hands the answer to the stream without blocking. It returns
 	// the writer that must now write the stream's queue, or nil when
 	// there is none to start (delta streams write their own; a
@@ -159,7 +167,7 @@ type pending[R any] interface {
 	send(R) writer
 }
 
-func (w *watch) node() *core.Node { return w.req.GetNode() }
+func (w *watch) getNode() *core.Node { return w.node }
 func (w *watch) send(r *response) writer {
 	w.answered.Store(true)
 	if w.stream.enqueue(r) {
@@ -167,7 +175,7 @@ func (w *watch) send(r *response) writer {
 	}
 	return nil
 }
-func (w *deltaWatch) node() *core.Node { return w.req.GetNode() }
+func (w *deltaWatch) getNode() *core.Node { return w.req.GetNode() }
 func (w *deltaWatch) send(r cache.DeltaResponse) writer {
 	w.ch <- r
 	return nil
@@ -179,7 +187,7 @@ func (w *deltaWatch) send(r cache.DeltaResponse) writer {
 func fire[W pending[R], R any](set map[W]struct{}, typ string, unchanged func(*core.Node, string) bool, respond func(W) (R, bool), writers *[]writer) int {
 	n := 0
 	for w := range set {
-		if unchanged(w.node(), typ) {
+		if unchanged(w.getNode(), typ) {
 			continue
 		}
 		if resp, ok := respond(w); ok {
@@ -204,7 +212,7 @@ func open[W pending[R], R any](c *Cache, sets map[string]map[W]struct{}, typeURL
 	// The first proxy of a group not seen yet would translate it under the
 	// lock, stalling every other stream's ACK: translate it before.
 	if gen := c.Generation(); gen != nil {
-		gen.Snapshot(gen.Key(w.node()))
+		gen.Snapshot(gen.Key(w.getNode()))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -267,7 +275,7 @@ func (c *Cache) Generation() *xds.Generation {
 // lacks the current version, and otherwise holds it until a change. See
 // open for what it returns.
 func (c *Cache) openSotw(w *watch) (func(), writer) {
-	return open(c, c.watches, w.req.GetTypeUrl(), w, c.respondSotw)
+	return open(c, c.watches, w.typeURL, w, c.respondSotw)
 }
 
 // CreateWatch is go-control-plane's state-of-the-world entry point, which
@@ -283,27 +291,27 @@ func (c *Cache) respondSotw(w *watch) (*response, bool) {
 	// A stream's watches are answered from one snapshot per generation:
 	// group the node once, not on every ACK.
 	m := &w.stream.group
-	if m.gen != c.gen || m.node != w.req.GetNode() {
-		m.gen, m.node, m.snap = c.gen, w.req.GetNode(), c.snapshot(w.req.GetNode())
+	if m.gen != c.gen || m.node != w.node {
+		m.gen, m.node, m.snap = c.gen, w.node, c.snapshot(w.node)
 	}
 	if m.snap == nil {
 		return nil, false
 	}
-	ts := m.snap.Type(w.req.GetTypeUrl())
+	ts := m.snap.Type(w.typeURL)
 	if ts == nil {
 		return nil, false
 	}
 	r := &response{typeURL: ts.TypeURL}
 	if w.names == nil {
-		r.version, r.resources = ts.Version, ts.All()
+		r.version, r.body = ts.Version, ts
 	} else {
 		s := ts.SubsetOf(*w.names)
-		r.version, r.resources = s.Version, s.Resources
+		r.version, r.body = s.Version, s
 	}
-	if r.version == w.req.GetVersionInfo() {
+	if r.version == w.version {
 		return nil, false
 	}
-	if w.req.GetErrorDetail() != nil && r.version == w.sent {
+	if w.nack && r.version == w.sent {
 		// The client rejected exactly this; it keeps its last good
 		// configuration and hears from us again when something changes.
 		return nil, false
@@ -359,20 +367,16 @@ func (c *Cache) Fetch(context.Context, *cache.Request) (cache.Response, error) {
 	return nil, errors.New("shadowplane serves xDS over gRPC streams only")
 }
 
-// response is a state-of-the-world response. Its resources are shared by
+// response is a state-of-the-world response. Its encoded body is shared by
 // every stream of the group; each stream sends it with a nonce of its own.
 type response struct {
-	typeURL   string
-	version   string
-	resources []*anypb.Any
+	typeURL string
+	version string
+	// body encodes the response on first use, outside the cache lock.
+	body interface{ Response() []byte }
 }
 
 // message is r as sent on a stream with nonce.
-func (r *response) message(nonce string) *discovery.DiscoveryResponse {
-	return &discovery.DiscoveryResponse{
-		VersionInfo: r.version,
-		Resources:   r.resources,
-		TypeUrl:     r.typeURL,
-		Nonce:       nonce,
-	}
+func (r *response) message(nonce string) *encodedResponse {
+	return &encodedResponse{body: r.body.Response(), nonce: nonce}
 }

@@ -294,12 +294,14 @@ func (p *Proxy) node() *core.Node {
 	return &core.Node{Id: p.NodeID, Cluster: p.Cluster, UserAgentName: p.UserAgent}
 }
 
-// subscribed records the names a state-of-the-world request asks for.
+// subscribed records the names a state-of-the-world request asks for. The
+// registry keeps names, which the caller must not change: it is usually a
+// list shared by every stream of a group (nameSets).
 func (r *Registry) subscribed(id int64, typeURL string, names []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p, ok := r.streams[id]; ok {
-		p.typeStatus(typeURL).Names = append([]string(nil), names...)
+		p.typeStatus(typeURL).Names = names
 	}
 }
 

@@ -17,7 +17,12 @@ import (
 type Options struct {
 	// KeepaliveTime is how often an idle connection is pinged; a proxy
 	// that does not answer within KeepaliveTimeout is dropped, so its
-	// watches and registry entry go with it. Defaults: 30 s and 5 s.
+	// watches and registry entry go with it. Defaults: 30 s and 20 s
+	// (gRPC's). A shorter timeout drops healthy proxies under load: while
+	// a thousand proxies each take in a megabyte of configuration, a
+	// proxy's answer to the ping waits behind its share of it, and with
+	// 5 s a quarter of them were dropped mid-sync and never caught up
+	// (`xdsload -n 1000 -apps 1000`).
 	KeepaliveTime    time.Duration
 	KeepaliveTimeout time.Duration
 	// MaxConcurrentStreams bounds the streams of one connection, so a
@@ -31,7 +36,7 @@ func (o Options) withDefaults() Options {
 		o.KeepaliveTime = 30 * time.Second
 	}
 	if o.KeepaliveTimeout == 0 {
-		o.KeepaliveTimeout = 5 * time.Second
+		o.KeepaliveTimeout = 20 * time.Second
 	}
 	if o.MaxConcurrentStreams == 0 {
 		o.MaxConcurrentStreams = 100
@@ -60,6 +65,8 @@ func New(ctx context.Context, cache *Cache, registry *Registry, opts Options) *S
 	opts = opts.withDefaults()
 	gs := grpc.NewServer(
 		grpc.MaxConcurrentStreams(opts.MaxConcurrentStreams),
+		// Responses are encoded once per group, not per stream (codec.go).
+		grpc.ForceServerCodecV2(newCodec()),
 		// A proxy's connection is idle between pushes: return the write
 		// buffer to a shared pool after each flush and keep a small read
 		// buffer, instead of 32 KiB of each per connection for its life.

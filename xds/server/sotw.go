@@ -38,9 +38,6 @@ type sotwStream struct {
 	subs    [numTypes]subscription
 	watches [numTypes]*watch
 	cancel  [numTypes]func()
-	// names is each type's last requested names: an ACK repeats them,
-	// and the subscription is then left as it is.
-	names [numTypes][]string
 
 	// group is guarded by the cache's lock.
 	group groupMemo
@@ -88,11 +85,32 @@ func typeIndex(typeURL string) int { return slices.Index(xds.PushOrder, typeURL)
 type subscription struct {
 	started bool
 	legacy  bool
-	// names is nil for a wildcard subscription.
+	// names is nil for a wildcard subscription, and otherwise interned
+	// (see nameSets).
 	names *xds.NameSet
 }
 
-func (s *subscription) update(names []string) {
+// same reports whether a request's names leave the subscription as it is,
+// as every ACK's do. It allocates nothing when the names come sorted, as
+// Envoy sends them.
+func (s *subscription) same(names []string) bool {
+	switch {
+	case !s.started:
+		return false
+	case s.legacy:
+		return len(names) == 0
+	case s.names == nil:
+		return slices.Contains(names, "*")
+	case slices.Equal(names, s.names.Names):
+		return true
+	default:
+		return !slices.Contains(names, "*") && xds.NameSetOf(names).Key == s.names.Key
+	}
+}
+
+// update applies a request's names, taking and releasing interned lists
+// from sets.
+func (s *subscription) update(names []string, sets *nameSets) {
 	if !s.started {
 		s.started, s.legacy = true, len(names) == 0
 		if s.legacy {
@@ -105,16 +123,20 @@ func (s *subscription) update(names []string) {
 		}
 		s.legacy = false
 	}
-	set := make(map[string]struct{}, len(names))
-	for _, n := range names {
-		if n == "*" {
-			s.names = nil
-			return
-		}
-		set[n] = struct{}{}
+	sets.release(s.names)
+	s.names = nil
+	if !slices.Contains(names, "*") {
+		s.names = sets.acquire(names)
 	}
-	ns := xds.NewNameSet(set)
-	s.names = &ns
+}
+
+// recorded is what the registry shows of the subscription: the interned
+// list, or for a wildcard the request's own few names.
+func (s *subscription) recorded(names []string) []string {
+	if s.names != nil {
+		return s.names.Names
+	}
+	return slices.Clone(names)
 }
 
 // StreamAggregatedResources serves one state-of-the-world ADS stream.
@@ -153,12 +175,13 @@ func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
 	}
 	i := typeIndex(typeURL)
 	if i < 0 {
-		s.reg.subscribed(s.id, typeURL, req.GetResourceNames())
+		s.reg.subscribed(s.id, typeURL, slices.Clone(req.GetResourceNames()))
 		return nil // a type shadowplane does not serve: never answered
 	}
-	resubscribed := !s.subs[i].started || !slices.Equal(s.names[i], req.GetResourceNames())
-	if resubscribed {
-		s.reg.subscribed(s.id, typeURL, req.GetResourceNames())
+	sub := &s.subs[i]
+	if !sub.same(req.GetResourceNames()) {
+		sub.update(req.GetResourceNames(), s.cache.names)
+		s.reg.subscribed(s.id, typeURL, sub.recorded(req.GetResourceNames()))
 	}
 
 	s.mu.Lock()
@@ -180,11 +203,7 @@ func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
 	if w := s.watches[i]; w != nil && !w.answered.Load() {
 		s.cancel[i]()
 	}
-	if resubscribed {
-		s.subs[i].update(req.GetResourceNames())
-		s.names[i] = req.GetResourceNames()
-	}
-	w := &watch{stream: s, req: req, names: s.subs[i].names, sent: sent}
+	w := &watch{stream: s, node: req.Node, typeURL: typeURL, version: req.GetVersionInfo(), nack: detail != nil, names: sub.names, sent: sent}
 	cancel, wr := s.cache.openSotw(w)
 	s.watches[i], s.cancel[i] = w, cancel
 	if wr != nil {
@@ -247,7 +266,7 @@ func (s *sotwStream) write(limit int) {
 		// Recorded before the write: the ACK may come back before Send
 		// returns.
 		s.reg.sent(s.id, r.typeURL, r.version, nonce)
-		if err := s.grpc.Send(r.message(nonce)); err != nil {
+		if err := s.grpc.SendMsg(r.message(nonce)); err != nil {
 			s.mu.Lock()
 			s.closed = true // the handler sees Recv fail and returns
 			s.mu.Unlock()
@@ -279,10 +298,11 @@ func (s *sotwStream) close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	for _, cancel := range s.cancel {
+	for i, cancel := range s.cancel {
 		if cancel != nil {
 			cancel()
 		}
+		s.cache.names.release(s.subs[i].names)
 	}
 	s.written.Wait()
 	s.reg.close(s.id)

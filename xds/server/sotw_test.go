@@ -17,19 +17,28 @@ import (
 func TestSubscriptionWildcardRules(t *testing.T) {
 	steps := []struct {
 		names    []string
+		changes  bool
 		wildcard bool
 		want     []string
 	}{
-		{nil, true, nil}, // legacy wildcard
-		{nil, true, nil}, // still
-		{[]string{"b", "a"}, false, []string{"a", "b"}}, // names end it
-		{nil, false, []string{}},                        // and no names is then none
-		{[]string{"*", "a"}, true, nil},                 // explicit wildcard
-		{[]string{"a"}, false, []string{"a"}},
+		{nil, true, true, nil},                                // legacy wildcard
+		{nil, false, true, nil},                               // still
+		{[]string{"b", "a"}, true, false, []string{"a", "b"}}, // names end it
+		{[]string{"a", "b", "a"}, false, false, []string{"a", "b"}},
+		{nil, true, false, []string{}},        // and no names is then none
+		{[]string{"*", "a"}, true, true, nil}, // explicit wildcard
+		{[]string{"a"}, true, false, []string{"a"}},
 	}
+	sets := newNameSets()
 	var s subscription
 	for i, st := range steps {
-		s.update(st.names)
+		if s.same(st.names) == st.changes {
+			t.Fatalf("step %d %v: change = %v, want %v", i, st.names, !st.changes, st.changes)
+		}
+		s.update(st.names, sets)
+		if !s.same(st.names) {
+			t.Fatalf("step %d %v: the same names again are taken for a change", i, st.names)
+		}
 		if got := s.names == nil; got != st.wildcard {
 			t.Fatalf("step %d %v: wildcard = %v, want %v", i, st.names, got, st.wildcard)
 		}
@@ -38,9 +47,30 @@ func TestSubscriptionWildcardRules(t *testing.T) {
 		}
 	}
 	var first subscription
-	first.update([]string{"x"})
+	first.update([]string{"x"}, sets)
 	if first.names == nil || !slices.Equal(first.names.Names, []string{"x"}) {
 		t.Fatalf("a first request with names subscribes to them, got %+v", first.names)
+	}
+}
+
+// Streams that ask for the same names, in any order, share one list, which
+// goes when the last of them lets go.
+func TestNameSetsAreShared(t *testing.T) {
+	sets := newNameSets()
+	var a, b subscription
+	a.update([]string{"y", "x"}, sets)
+	b.update([]string{"x", "y", "x"}, sets)
+	if a.names != b.names || sets.size() != 1 {
+		t.Fatalf("not shared: %p %p, %d lists", a.names, b.names, sets.size())
+	}
+	a.update([]string{"z"}, sets)
+	if sets.size() != 2 {
+		t.Fatalf("%d lists, want [x y] and [z]", sets.size())
+	}
+	sets.release(b.names)
+	sets.release(a.names)
+	if sets.size() != 0 {
+		t.Fatalf("%d lists left after every release", sets.size())
 	}
 }
 
@@ -146,5 +176,25 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Proxies of one group share their subscriptions' lists, and a closed
+// stream lets go of its own.
+func TestStreamsShareAndReleaseNames(t *testing.T) {
+	h := newHarness(t, model(20, 40))
+	a, b := h.sotw(t, "a"), h.sotw(t, "b")
+	syncEnvoy(t, a)
+	syncEnvoy(t, b)
+	// EDS by cluster names, RDS and RTDS by name: three lists for two
+	// proxies.
+	if n := h.cache.names.size(); n != 3 {
+		t.Fatalf("%d name lists held, want 3", n)
+	}
+	a.cancel()
+	b.cancel()
+	waitFor(t, func() bool { return len(h.registry.Proxies()) == 0 })
+	if n := h.cache.names.size(); n != 0 {
+		t.Fatalf("%d name lists held after every stream closed", n)
 	}
 }
