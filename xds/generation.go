@@ -48,7 +48,8 @@ func (g *Generation) Snapshot(key GroupKey) (*Snapshot, error) {
 	}
 	g.mu.Unlock()
 	b.once.Do(func() {
-		res, err := Translate(AppsFor(g.Model.Apps, key), key.Kind)
+		// NewSnapshot validates while it marshals.
+		res, err := translate(AppsFor(g.Model.Apps, key), key.Kind)
 		if err != nil {
 			b.err = err
 			return

@@ -70,24 +70,41 @@ type Item struct {
 // NewSnapshot validates and marshals res. A Resources that fails
 // validation never becomes a snapshot.
 func NewSnapshot(res *Resources) (*Snapshot, error) {
-	if err := res.Validate(); err != nil {
-		return nil, err
-	}
 	s := &Snapshot{Resources: res, types: map[string]*TypeSnapshot{}}
 	byType := map[string][]proto.Message{}
 	for _, m := range res.All() {
 		url := resourcev3.APITypePrefix + string(proto.MessageName(m))
 		byType[url] = append(byType[url], m)
 	}
-	// Types are marshalled concurrently: a large model's snapshot is
-	// mostly marshalling, and types are independent.
+	// Types are marshalled concurrently, and alongside them, unless done
+	// already, the resources are validated: a large model's snapshot is
+	// mostly marshalling and validating, all of it independent, and one
+	// pool of jobs keeps every core busy where two phases would each wait
+	// for their largest kind.
 	built := make([]*TypeSnapshot, len(PushOrder))
-	err := concurrently(len(PushOrder), func(i int) error {
-		ts, err := newTypeSnapshot(PushOrder[i], byType[PushOrder[i]])
-		built[i] = ts
-		return err
+	jobs := make([]func() error, 0, len(PushOrder)+6)
+	for i, url := range PushOrder {
+		jobs = append(jobs, func() (err error) {
+			built[i], err = newTypeSnapshot(url, byType[url])
+			return err
+		})
+	}
+	var checks []func() error
+	if !res.validated {
+		checks = res.validation()
+	}
+	errs := make([]error, len(jobs)+len(checks))
+	all := append(jobs, checks...)
+	concurrently(len(all), func(i int) error {
+		errs[i] = all[i]()
+		return nil
 	})
-	if err != nil {
+	// A validation error says more than the marshalling error it causes.
+	if err := errors.Join(errs[len(jobs):]...); err != nil {
+		return nil, err
+	}
+	res.validated = true
+	if err := errors.Join(errs[:len(jobs)]...); err != nil {
 		return nil, err
 	}
 	h := fnv.New64a()

@@ -40,6 +40,19 @@ type Resources struct {
 // here means a bug or a model that skipped validation, and the caller keeps
 // serving what it had.
 func Translate(apps []policy.App, kind ClientKind) (*Resources, error) {
+	res, err := translate(apps, kind)
+	if err != nil {
+		return nil, err
+	}
+	if err := res.Validate(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// translate is Translate without the validation, which NewSnapshot runs
+// alongside marshalling.
+func translate(apps []policy.App, kind ClientKind) (*Resources, error) {
 	sorted := make([]*policy.App, len(apps))
 	for i := range apps {
 		sorted[i] = &apps[i]
@@ -54,9 +67,6 @@ func Translate(apps []policy.App, kind ClientKind) (*Resources, error) {
 		res = translateGRPC(sorted)
 	default:
 		return nil, fmt.Errorf("unknown client kind %d", kind)
-	}
-	if err := res.Validate(); err != nil {
-		return nil, err
 	}
 	return res, nil
 }
@@ -76,13 +86,20 @@ func translateEnvoy(apps []*policy.App) *Resources {
 	}
 	sort.Ints(ports)
 
+	// Virtual hosts are most of the work, and independent: each port's
+	// are built on a core of their own.
+	vhosts := make([][]*route.VirtualHost, len(ports))
+	concurrently(len(ports), func(i int) error {
+		for _, app := range byPort[ports[i]] {
+			vhosts[i] = append(vhosts[i], virtualHost(app, ports[i], Envoy))
+		}
+		return nil
+	})
 	mirrors := map[string]uint32{}
 	clusters := clusterSet{}
-	for _, port := range ports {
+	for i, port := range ports {
 		res.Listeners = append(res.Listeners, portListener(port))
-		var vhosts []*route.VirtualHost
 		for _, app := range byPort[port] {
-			vhosts = append(vhosts, virtualHost(app, port, Envoy))
 			clusters.addApp(app, Envoy)
 			for key, n := range mirrorFractions(app) {
 				mirrors[key] = n
@@ -90,7 +107,7 @@ func translateEnvoy(apps []*policy.App) *Resources {
 		}
 		res.Routes = append(res.Routes, &route.RouteConfiguration{
 			Name:         RouteConfigName(port),
-			VirtualHosts: vhosts,
+			VirtualHosts: vhosts[i],
 		})
 	}
 	res.Clusters, res.Endpoints = clusters.build(Envoy)
@@ -145,8 +162,16 @@ func (r *Resources) Validate() error {
 	if r.validated {
 		return nil
 	}
-	// Resource kinds are validated concurrently; each kind's errors keep
-	// their order, so the joined error reads the same on every run.
+	jobs := r.validation()
+	err := concurrently(len(jobs), func(i int) error { return jobs[i]() })
+	r.validated = err == nil
+	return err
+}
+
+// validation is the work of Validate, one job per resource kind, to run
+// concurrently; each kind's errors keep their order, so the joined error
+// reads the same on every run.
+func (r *Resources) validation() []func() error {
 	check := func(what string, ms []validator, name func(int) string) func() error {
 		return func() error {
 			var errs []error
@@ -158,7 +183,7 @@ func (r *Resources) Validate() error {
 			return errors.Join(errs...)
 		}
 	}
-	jobs := []func() error{
+	return []func() error{
 		check("listener", asValidators(r.Listeners), func(i int) string { return r.Listeners[i].Name }),
 		check("route", asValidators(r.Routes), func(i int) string { return r.Routes[i].Name }),
 		check("cluster", asValidators(r.Clusters), func(i int) string { return r.Clusters[i].Name }),
@@ -166,12 +191,6 @@ func (r *Resources) Validate() error {
 		check("runtime", asValidators(r.Runtimes), func(i int) string { return r.Runtimes[i].Name }),
 		func() error { return CheckReferences(r) },
 	}
-	var errs []error
-	if err := concurrently(len(jobs), func(i int) error { return jobs[i]() }); err != nil {
-		errs = append(errs, err)
-	}
-	r.validated = len(errs) == 0
-	return errors.Join(errs...)
 }
 
 // All returns every resource, in the order make-before-break pushes them:

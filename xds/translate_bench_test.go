@@ -49,7 +49,8 @@ func BenchmarkTranslate(b *testing.B) {
 		b.Run(fmt.Sprintf("apps=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				res, err := Translate(m.Apps, Envoy)
+				// As Generation.Snapshot does: NewSnapshot validates.
+				res, err := translate(m.Apps, Envoy)
 				if err != nil {
 					b.Fatal(err)
 				}
