@@ -29,6 +29,15 @@ type Options struct {
 	// client that opens streams without limit hits a limit, not the
 	// server's memory. Default 100: an Envoy needs one.
 	MaxConcurrentStreams uint32
+	// WriteBufferSize is a connection's write buffer while it writes.
+	// Buffers are pooled, but during a push to thousands of proxies
+	// thousands of connections hold one at once (gRPC's writer yields
+	// before it flushes, to batch more), and the pool keeps them until the
+	// next collections: at gRPC's 32 KiB they were 7 KiB of each proxy's
+	// share of memory at 10,000 proxies. Default 16 KiB, an HTTP/2 data
+	// frame: a 200 KB route table then takes 13 writes instead of 7 (15 %
+	// more CPU per push at 1,000 apps).
+	WriteBufferSize int
 }
 
 func (o Options) withDefaults() Options {
@@ -40,6 +49,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxConcurrentStreams == 0 {
 		o.MaxConcurrentStreams = 100
+	}
+	if o.WriteBufferSize == 0 {
+		o.WriteBufferSize = 16 << 10
 	}
 	return o
 }
@@ -71,6 +83,7 @@ func New(ctx context.Context, cache *Cache, registry *Registry, opts Options) *S
 		// buffer to a shared pool after each flush and keep a small read
 		// buffer, instead of 32 KiB of each per connection for its life.
 		grpc.SharedWriteBuffer(true),
+		grpc.WriteBufferSize(opts.WriteBufferSize),
 		grpc.ReadBufferSize(4<<10),
 		// Fixed flow-control windows turn off gRPC's bandwidth estimator,
 		// which otherwise pings the proxy after every ACK it receives:
