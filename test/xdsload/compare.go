@@ -110,9 +110,18 @@ func runCompare(ctx context.Context, args []string) error {
 	}
 	printTable(os.Stdout, results, *conns, *apps, *changes)
 	if *plot != "" {
-		return writePlot(*plot, results)
+		if err := writePlot(*plot, results); err != nil {
+			return err
+		}
 	}
-	return nil
+	// A measurement that failed is in the table; the run fails with it.
+	var errs []error
+	for _, r := range results {
+		if r.err != nil {
+			errs = append(errs, fmt.Errorf("%s with %d proxies: %w", r.impl, r.n, r.err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func measure(ctx context.Context, impl string, n, conns, apps, changes int, storm bool) (r result) {
