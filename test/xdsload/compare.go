@@ -184,6 +184,7 @@ func measure(ctx context.Context, impl string, n, conns, apps, changes int, stor
 	sr0, sw0, _ := serveproc.Syscalls(pid)
 	fcpu0, _ := serveproc.CPU(os.Getpid())
 	client := &http.Client{Timeout: time.Minute}
+	st0, _ := fetchStats(client, control)
 	for c := 0; c < changes; c++ {
 		fl.arm(fl.current())
 		t0 := time.Now()
@@ -214,20 +215,15 @@ func measure(ctx context.Context, impl string, n, conns, apps, changes int, stor
 		r.reads, r.writes = float64(sr1-sr0)/per, float64(sw1-sw0)/per
 	}
 	r.rss, _ = serveproc.RSS(pid)
-	if resp, err := client.Get("http://" + control + "/stats"); err == nil {
-		var st struct {
-			Goroutines                       int
-			HeapAlloc, HeapInuse, StackInuse float64
-			HeapIdle, HeapReleased, Sys      float64
-		}
-		json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
+	if st, err := fetchStats(client, control); err == nil {
 		r.goroutines = st.Goroutines
 		// Where the memory goes, per proxy: live heap, heap spans in use
-		// (live plus garbage not yet swept), goroutine stacks.
+		// (live plus garbage not yet swept), goroutine stacks; and what a
+		// push allocates, which sets how often the server collects.
 		kib := func(b float64) float64 { return b / 1024 / float64(n) }
-		fmt.Fprintf(os.Stderr, "  %s n=%d KiB/proxy: heap live %.1f, heap in use %.1f, idle not released %.1f, stacks %.1f, runtime total %.1f\n",
-			impl, n, kib(st.HeapAlloc), kib(st.HeapInuse), kib(st.HeapIdle-st.HeapReleased), kib(st.StackInuse), kib(st.Sys))
+		fmt.Fprintf(os.Stderr, "  %s n=%d KiB/proxy: heap live %.1f, heap in use %.1f, idle not released %.1f, stacks %.1f, runtime total %.1f; allocated %.0f B per proxy and push, %d collections in %d changes\n",
+			impl, n, kib(st.HeapAlloc), kib(st.HeapInuse), kib(st.HeapIdle-st.HeapReleased), kib(st.StackInuse), kib(st.Sys),
+			(st.TotalAlloc-st0.TotalAlloc)/float64(n*max(changes, 1)), st.NumGC-st0.NumGC, changes)
 	}
 	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
 
@@ -315,4 +311,24 @@ func saveHeap(c *http.Client, control, path string) {
 	}
 	defer f.Close()
 	io.Copy(f, resp.Body)
+}
+
+// stats is the server's /stats: runtime figures.
+type stats struct {
+	Goroutines                       int
+	HeapAlloc, HeapInuse, StackInuse float64
+	HeapIdle, HeapReleased, Sys      float64
+	TotalAlloc                       float64
+	NumGC                            int
+}
+
+func fetchStats(c *http.Client, control string) (stats, error) {
+	var st stats
+	resp, err := c.Get("http://" + control + "/stats")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	return st, err
 }

@@ -95,6 +95,7 @@ func runServer(ctx context.Context, args []string) error {
 			"goroutines": uint64(runtime.NumGoroutine()),
 			"heapAlloc":  ms.HeapAlloc, "heapInuse": ms.HeapInuse, "heapIdle": ms.HeapIdle, "heapReleased": ms.HeapReleased,
 			"stackInuse": ms.StackInuse, "sys": ms.Sys,
+			"totalAlloc": ms.TotalAlloc, "numGC": uint64(ms.NumGC),
 		})
 	})
 	go http.Serve(ctl, mux)
