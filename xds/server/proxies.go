@@ -328,11 +328,13 @@ func (r *Registry) subscribedDelta(id int64, typeURL string, add, drop []string)
 	for _, n := range drop {
 		delete(names, n)
 	}
-	ts.Names = ts.Names[:0]
+	// A new slice: copies handed out by Proxies share the old one.
+	list := make([]string, 0, len(names))
 	for n := range names {
-		ts.Names = append(ts.Names, n)
+		list = append(list, n)
 	}
-	sort.Strings(ts.Names)
+	sort.Strings(list)
+	ts.Names = list
 }
 
 // notifyLocked wakes everyone waiting for a change. Called with r.mu.

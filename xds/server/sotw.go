@@ -53,9 +53,11 @@ type sotwStream struct {
 	// unanswered counts types whose last response the client has not
 	// answered yet (ACK or NACK). A stream with none has read everything
 	// we sent, so gRPC has room for the next response and writing one
-	// does not block (see fanOut).
+	// does not block (see write).
 	unanswered int
-	written    sync.WaitGroup
+	// burst is what was written since the client last owed nothing.
+	burst   int
+	written sync.WaitGroup
 }
 
 // sentState is what went out on one type. Guarded by sotwStream.mu.
@@ -65,6 +67,11 @@ type sentState struct {
 	waiting bool
 	queued  *response
 }
+
+// inlineBurst is how much a fan-out worker writes to a stream that owes
+// no answer: half of gRPC's per-stream write quota (defaultWriteQuota,
+// 64 KiB), whose spending is what makes Send block.
+const inlineBurst = 32 << 10
 
 // numTypes is the number of types a stream is served: len(xds.PushOrder),
 // as a constant so that per-type state is an array, not a map.
@@ -178,21 +185,28 @@ func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
 		s.reg.subscribed(s.id, typeURL, slices.Clone(req.GetResourceNames()))
 		return nil // a type shadowplane does not serve: never answered
 	}
-	sub := &s.subs[i]
-	if !sub.same(req.GetResourceNames()) {
-		sub.update(req.GetResourceNames(), s.cache.names)
-		s.reg.subscribed(s.id, typeURL, sub.recorded(req.GetResourceNames()))
-	}
-
-	s.mu.Lock()
 	t := &s.types[i]
-	if t.nonce != "" && req.GetResponseNonce() != t.nonce {
+	stale := func() bool { return t.nonce != "" && req.GetResponseNonce() != t.nonce }
+	s.mu.Lock()
+	if stale() {
 		s.mu.Unlock()
-		return nil // stale: the client has a newer response coming
+		return nil // the client has a newer response coming; ignore it all
+	}
+	s.mu.Unlock()
+	// Close the type's watch before touching what it may have queued.
+	if w := s.watches[i]; w != nil && !w.answered.Load() {
+		s.cancel[i]()
+	}
+	s.mu.Lock()
+	if stale() { // the watch fired and its response went out meanwhile
+		s.mu.Unlock()
+		return nil
 	}
 	if t.waiting {
 		t.waiting = false
-		s.unanswered--
+		if s.unanswered--; s.unanswered == 0 {
+			s.burst = 0
+		}
 	}
 	// A push queued but not yet written was computed for the previous
 	// subscription; this request is answered afresh below.
@@ -200,16 +214,20 @@ func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
 	sent := t.version
 	s.mu.Unlock()
 
-	if w := s.watches[i]; w != nil && !w.answered.Load() {
-		s.cancel[i]()
+	sub := &s.subs[i]
+	if !sub.same(req.GetResourceNames()) {
+		sub.update(req.GetResourceNames(), s.cache.names)
+		s.reg.subscribed(s.id, typeURL, sub.recorded(req.GetResourceNames()))
 	}
 	w := &watch{stream: s, node: req.Node, typeURL: typeURL, version: req.GetVersionInfo(), nack: detail != nil, names: sub.names, sent: sent}
 	cancel, wr := s.cache.openSotw(w)
 	s.watches[i], s.cancel[i] = w, cancel
-	if wr != nil {
-		// Our own goroutine: blocking on this client's flow control
-		// stalls no one else.
-		wr.write(0)
+	// Write what is queued: this answer, and pushes left for this
+	// goroutine because the client owed an answer when they came (see
+	// write). Blocking here on this client's flow control stalls no one
+	// else.
+	if wr != nil || s.claim() {
+		s.write(true)
 	}
 	return nil
 }
@@ -232,23 +250,41 @@ func (s *sotwStream) enqueue(r *response) bool {
 	return true
 }
 
-// write sends the queued responses in PushOrder until none is left. With
-// limit > 0 it sends at most that many and hands the rest to a goroutine
-// of its own: the fan-out's workers write to many streams and must not be
-// held by one.
-func (s *sotwStream) write(limit int) {
-	for n := 0; ; n++ {
+// claim makes the caller the stream's writer when responses are queued
+// and nobody writes them.
+func (s *sotwStream) claim() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writing || s.closed || s.nextQueued() < 0 {
+		return false
+	}
+	s.writing = true
+	s.written.Add(1)
+	return true
+}
+
+// write sends the queued responses in PushOrder, as the stream's writer
+// (see enqueue and claim). The stream's own handler writes them all
+// (handler), blocking on this client alone if it must. Anyone else — a
+// fan-out worker — writes only what gRPC takes without blocking, and
+// leaves the rest to the handler, which writes it after the client's next
+// request. So no goroutine but the handler ever waits in SendMsg, and the
+// handler can always return.
+//
+// What gRPC takes without blocking: its Send waits only when the stream's
+// write quota (64 KiB) is already spent by bytes not yet written out. A
+// client that has answered everything it was sent has read it all, so the
+// quota is whole; a worker then writes while fewer than inlineBurst bytes
+// went out since — a whole push of several small types at once, or one
+// large response.
+func (s *sotwStream) write(handler bool) {
+	for {
 		s.mu.Lock()
 		i := s.nextQueued()
-		if i < 0 || s.closed {
+		if i < 0 || s.closed || !handler && s.burst >= inlineBurst {
 			s.writing = false
 			s.mu.Unlock()
 			s.written.Done()
-			return
-		}
-		if limit > 0 && n == limit {
-			s.mu.Unlock()
-			go s.write(0)
 			return
 		}
 		t := &s.types[i]
@@ -266,11 +302,14 @@ func (s *sotwStream) write(limit int) {
 		// Recorded before the write: the ACK may come back before Send
 		// returns.
 		s.reg.sent(s.id, r.typeURL, r.version, nonce)
-		if err := s.grpc.SendMsg(r.message(nonce)); err != nil {
-			s.mu.Lock()
+		msg := r.message(nonce)
+		err := s.grpc.SendMsg(msg)
+		s.mu.Lock()
+		s.burst += len(msg.body) + len(nonce) + 16 // frame and field headers
+		if err != nil {
 			s.closed = true // the handler sees Recv fail and returns
-			s.mu.Unlock()
 		}
+		s.mu.Unlock()
 	}
 }
 
@@ -285,15 +324,9 @@ func (s *sotwStream) nextQueued() int {
 	return -1
 }
 
-// idle reports whether the client has answered everything it was sent.
-func (s *sotwStream) idle() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.unanswered == 0
-}
-
-// close ends the stream: its watches go, and the handler waits for a write
-// in progress, because gRPC forbids Send once the handler has returned.
+// close ends the stream: its watches go, and the handler waits for a
+// fan-out worker's write in progress (which cannot block), because gRPC
+// forbids Send once the handler has returned.
 func (s *sotwStream) close() {
 	s.mu.Lock()
 	s.closed = true

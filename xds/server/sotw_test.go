@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -196,5 +197,51 @@ func TestStreamsShareAndReleaseNames(t *testing.T) {
 	waitFor(t, func() bool { return len(h.registry.Proxies()) == 0 })
 	if n := h.cache.names.size(); n != 0 {
 		t.Fatalf("%d name lists held after every stream closed", n)
+	}
+}
+
+// A stream that ends on the server's side — here a request without a type
+// URL — while a push to it is pending and its client has stopped reading
+// must still end: no goroutine may be left waiting in Send, which would
+// keep the handler from returning.
+func TestStreamEndsWhileItsClientStalls(t *testing.T) {
+	h := newHarness(t, bigModel(300, 10))
+	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stalled := sotwOn(t, conn, "stalled", 5)
+	syncEnvoy(t, stalled)
+
+	// Clusters (200 KB, more than gRPC's write quota and the window) and
+	// routes.
+	m := bigModel(300, 11)
+	m.Apps[0].Variants = append(m.Apps[0].Variants, policy.Variant{Name: "extra", Endpoints: []string{"127.0.0.1:9009"}})
+	m.Apps[0].Routes[0].Split = append(m.Apps[0].Routes[0].Split, policy.Backend{Variant: "extra", Weight: u32(1)})
+	if err := h.cache.SetGeneration(xds.NewGeneration(m)); err != nil {
+		t.Fatal(err)
+	}
+	if err := stalled.stream.Send(&discovery.DiscoveryRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(h.registry.Proxies()) == 0 })
+}
+
+// A stale request — its nonce is not the last one sent — is ignored
+// whole, its names included, as go-control-plane's server does.
+func TestStaleRequestLeavesSubscription(t *testing.T) {
+	h := newHarness(t, model(20, 40))
+	c := h.sotw(t, "stale")
+	syncEnvoy(t, c)
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.RouteType, ResponseNonce: "never-sent", ResourceNames: []string{"other"}})
+	c.quiet(200 * time.Millisecond)
+	ps := h.registry.Proxies()
+	if len(ps) != 1 {
+		t.Fatalf("%d proxies", len(ps))
+	}
+	if got := ps[0].Types["RouteConfiguration"].Names; !slices.Equal(got, []string{"http_10000"}) {
+		t.Fatalf("route names = %v after a stale request, want [http_10000]", got)
 	}
 }
