@@ -152,6 +152,8 @@ func (ts *TypeSnapshot) All() []*anypb.Any { return ts.all }
 type Subset struct {
 	Version   string
 	Resources []*anypb.Any
+	// Names are the returned names, sorted.
+	Names []string
 	// Versions maps each returned name to its resource version.
 	Versions map[string]string
 
@@ -207,7 +209,7 @@ func (ts *TypeSnapshot) SubsetOf(ns NameSet) *Subset {
 			present = append(present, n)
 		}
 	}
-	sub := &Subset{Version: ts.versionOf(present), Versions: make(map[string]string, len(present)), typeURL: ts.TypeURL}
+	sub := &Subset{Version: ts.versionOf(present), Names: present, Versions: make(map[string]string, len(present)), typeURL: ts.TypeURL}
 	for _, n := range present {
 		it := ts.Items[n]
 		sub.Resources = append(sub.Resources, it.Any)

@@ -303,10 +303,10 @@ func (c *Cache) respondSotw(w *watch) (*response, bool) {
 	}
 	r := &response{typeURL: ts.TypeURL}
 	if w.names == nil {
-		r.version, r.body = ts.Version, ts
+		r.version, r.body, r.names = ts.Version, ts, ts.Names
 	} else {
 		s := ts.SubsetOf(*w.names)
-		r.version, r.body = s.Version, s
+		r.version, r.body, r.names = s.Version, s, s.Names
 	}
 	if r.version == w.version {
 		return nil, false
@@ -374,6 +374,8 @@ type response struct {
 	version string
 	// body encodes the response on first use, outside the cache lock.
 	body interface{ Response() []byte }
+	// names are the resources' names, sorted; shared, never changed.
+	names []string
 }
 
 // message is r as sent on a stream with nonce.

@@ -7,6 +7,7 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -66,6 +67,11 @@ type sentState struct {
 	// waiting is set from a response until the client answers it.
 	waiting bool
 	queued  *response
+	// For clusters and endpoints: the names of the last response sent
+	// and of the last one ACKed, and whether the one sent adds names to
+	// those ACKed (see nextQueued).
+	sent, acked []string
+	adds        bool
 }
 
 // inlineBurst is how much a fan-out worker writes to a stream that owes
@@ -77,9 +83,13 @@ const inlineBurst = 32 << 10
 // as a constant so that per-type state is an array, not a map.
 const numTypes = 5
 
+// firstRouting is the index in PushOrder of listeners, the first type that
+// refers to clusters by name (then routes); runtime names none.
+var firstRouting = typeIndex(resourcev3.ListenerType)
+
 func init() {
-	if len(xds.PushOrder) != numTypes {
-		panic("server: numTypes is not len(xds.PushOrder)")
+	if len(xds.PushOrder) != numTypes || firstRouting != 2 || typeIndex(resourcev3.RouteType) != 3 {
+		panic("server: PushOrder is not clusters, endpoints, listeners, routes, runtime")
 	}
 }
 
@@ -207,6 +217,9 @@ func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
 		if s.unanswered--; s.unanswered == 0 {
 			s.burst = 0
 		}
+		if detail == nil {
+			t.acked, t.adds = t.sent, false
+		}
 	}
 	// A push queued but not yet written was computed for the previous
 	// subscription; this request is answered afresh below.
@@ -296,6 +309,9 @@ func (s *sotwStream) write(handler bool) {
 			t.waiting = true
 			s.unanswered++
 		}
+		if i < firstRouting {
+			t.sent, t.adds = r.names, adds(r.names, t.acked)
+		}
 		nonce := t.nonce
 		s.mu.Unlock()
 
@@ -313,15 +329,49 @@ func (s *sotwStream) write(handler bool) {
 	}
 }
 
-// nextQueued is the first type in PushOrder with a queued response, or -1.
-// Called with s.mu.
+// nextQueued is the first type in PushOrder with a queued response that
+// may go out now, or -1. Called with s.mu.
+//
+// Listeners, routes and the runtime layer wait while a cluster or
+// endpoint response that adds names the proxy has not ACKed is queued or
+// unanswered: a route may name a cluster only that response carries, and
+// Envoy answers for an unknown cluster with 503. Pushes queued at once
+// already go in PushOrder; this keeps the order across changes too, and
+// lets Envoy take new clusters before routes to them. A response that
+// only removes or changes clusters holds nothing back: the routes moving
+// off a removed cluster should follow it at once. Clusters and endpoints
+// never wait: Envoy ACKs new clusters only once their endpoints have
+// come, and asks for them first.
 func (s *sotwStream) nextQueued() int {
+	newClusters := false
 	for i := range s.types {
-		if s.types[i].queued != nil {
+		t := &s.types[i]
+		if t.queued != nil && (i < firstRouting || !newClusters) {
 			return i
+		}
+		// (A queued cluster or endpoint response was returned above.)
+		if i < firstRouting && t.waiting && t.adds {
+			newClusters = true
 		}
 	}
 	return -1
+}
+
+// adds reports whether sorted names holds a name sorted acked does not.
+func adds(names, acked []string) bool {
+	if len(names) > 0 && len(acked) == len(names) && &names[0] == &acked[0] {
+		return false // the same shared list
+	}
+	j := 0
+	for _, n := range names {
+		for j < len(acked) && acked[j] < n {
+			j++
+		}
+		if j == len(acked) || acked[j] != n {
+			return true
+		}
+	}
+	return false
 }
 
 // close ends the stream: its watches go, and the handler waits for a

@@ -76,7 +76,8 @@ func TestNameSetsAreShared(t *testing.T) {
 }
 
 // A change that adds a cluster and routes to it reaches a stream cluster
-// first, routes after: make before break.
+// first, and routes only once the proxy has ACKed the clusters: make
+// before break, even for a proxy slow to take the clusters.
 func TestPushOrderOnOneStream(t *testing.T) {
 	h := newHarness(t, model(20, 40))
 	c := h.sotw(t, "envoy-1")
@@ -90,14 +91,69 @@ func TestPushOrderOnOneStream(t *testing.T) {
 	if err := h.cache.SetGeneration(xds.NewGeneration(m)); err != nil {
 		t.Fatal(err)
 	}
+	cds := c.recv()
+	if cds.TypeUrl != resourcev3.ClusterType {
+		t.Fatalf("pushed %s first, want clusters", cds.TypeUrl)
+	}
+	c.quiet(300 * time.Millisecond) // routes wait for the clusters' ACK
+	c.ack(cds)
+	if r := c.recv(); r.TypeUrl != resourcev3.RouteType {
+		t.Fatalf("pushed %s after the clusters' ACK, want routes", r.TypeUrl)
+	} else {
+		c.ack(r, "http_10000")
+	}
+
+	// Endpoints, which Envoy needs before it ACKs new clusters, are not
+	// held: the proxy asks for the new cluster's endpoints while the
+	// clusters are still unanswered, and gets them.
+	m.Apps[0].Variants = append(m.Apps[0].Variants, policy.Variant{Name: "v5", Endpoints: []string{"127.0.0.1:9005"}})
+	m.Apps[0].Routes[0].Split = append(m.Apps[0].Routes[0].Split, policy.Backend{Variant: "v5", Weight: u32(1)})
+	if err := h.cache.SetGeneration(xds.NewGeneration(m)); err != nil {
+		t.Fatal(err)
+	}
+	cds = c.recv()
+	if cds.TypeUrl != resourcev3.ClusterType {
+		t.Fatalf("pushed %s first, want clusters", cds.TypeUrl)
+	}
+	eds := names(t, cds)
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNames: eds, ResponseNonce: edsNonce(t, h, "envoy-1")})
+	if r := c.recv(); r.TypeUrl != resourcev3.EndpointType || len(r.Resources) != len(eds) {
+		t.Fatalf("got %s with %d resources, want the %d clusters' endpoints", r.TypeUrl, len(r.Resources), len(eds))
+	} else {
+		c.ack(r, eds...)
+	}
+	c.ack(cds)
+	if r := c.recv(); r.TypeUrl != resourcev3.RouteType {
+		t.Fatalf("pushed %s after the clusters' ACK, want routes", r.TypeUrl)
+	} else {
+		c.ack(r, "http_10000")
+	}
+
+	// Removing clusters holds nothing back: the routes moving off them
+	// follow the clusters at once, without waiting for an ACK.
+	if err := h.cache.SetGeneration(xds.NewGeneration(model(20, 40))); err != nil {
+		t.Fatal(err)
+	}
 	var order []string
-	for len(order) < 2 {
-		r := c.recv()
-		order = append(order, r.TypeUrl)
+	for range 3 {
+		order = append(order, c.recv().TypeUrl)
 	}
-	if order[0] != resourcev3.ClusterType || order[1] != resourcev3.RouteType {
-		t.Fatalf("pushed %v, want clusters then routes", order)
+	if !slices.Equal(order, []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.RouteType}) {
+		t.Fatalf("pushed %v, want clusters, endpoints, routes", order)
 	}
+}
+
+// edsNonce is the nonce of the last endpoints response the registry saw
+// sent to node.
+func edsNonce(t *testing.T, h *harness, node string) string {
+	t.Helper()
+	for _, p := range h.registry.Proxies() {
+		if p.NodeID == node {
+			return p.Types["ClusterLoadAssignment"].SentNonce
+		}
+	}
+	t.Fatalf("no proxy %s", node)
+	return ""
 }
 
 // bigModel has n apps, so that one response is far larger than gRPC's
@@ -243,5 +299,25 @@ func TestStaleRequestLeavesSubscription(t *testing.T) {
 	}
 	if got := ps[0].Types["RouteConfiguration"].Names; !slices.Equal(got, []string{"http_10000"}) {
 		t.Fatalf("route names = %v after a stale request, want [http_10000]", got)
+	}
+}
+
+func TestAdds(t *testing.T) {
+	shared := []string{"a", "b"}
+	for _, tc := range []struct {
+		names, acked []string
+		want         bool
+	}{
+		{nil, nil, false},
+		{[]string{"a"}, nil, true},
+		{shared, shared, false},
+		{[]string{"a", "b"}, []string{"a", "b", "c"}, false},
+		{[]string{"a", "c"}, []string{"a", "b"}, true},
+		{[]string{"b"}, []string{"a", "c"}, true},
+		{[]string{"0"}, []string{"a"}, true},
+	} {
+		if got := adds(tc.names, tc.acked); got != tc.want {
+			t.Errorf("adds(%v, %v) = %v, want %v", tc.names, tc.acked, got, tc.want)
+		}
 	}
 }
