@@ -154,8 +154,6 @@ type Subset struct {
 	Resources []*anypb.Any
 	// Names are the returned names, sorted.
 	Names []string
-	// Versions maps each returned name to its resource version.
-	Versions map[string]string
 
 	typeURL string
 	wire    wire
@@ -209,32 +207,16 @@ func (ts *TypeSnapshot) SubsetOf(ns NameSet) *Subset {
 			present = append(present, n)
 		}
 	}
-	sub := &Subset{Version: ts.versionOf(present), Names: present, Versions: make(map[string]string, len(present)), typeURL: ts.TypeURL}
+	sub := &Subset{Version: ts.versionOf(present), Names: present, typeURL: ts.TypeURL}
 	for _, n := range present {
-		it := ts.Items[n]
-		sub.Resources = append(sub.Resources, it.Any)
-		sub.Versions[n] = it.Version
+		sub.Resources = append(sub.Resources, ts.Items[n].Any)
 	}
 	ts.subset[ns.Key] = sub
 	return sub
 }
 
-// VersionOf is the version of a set of resources given by name and
-// version: the same function versions full sets and subsets, so a client's
-// last response can be re-versioned from what it was sent.
-func VersionOf(versions map[string]string) string {
-	names := make([]string, 0, len(versions))
-	for n := range versions {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	h := fnv.New64a()
-	for _, n := range names {
-		fmt.Fprintf(h, "%s\x00%s\x00", n, versions[n])
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
+// versionOf is the version of the named resources: the same function
+// versions full sets and subsets.
 func (ts *TypeSnapshot) versionOf(sortedNames []string) string {
 	h := fnv.New64a()
 	for _, n := range sortedNames {

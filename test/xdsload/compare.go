@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,15 +73,11 @@ func runCompare(ctx context.Context, args []string) error {
 	}
 	quietFleetGC()
 	if profileDir != "" {
-		f, err := os.Create(profileDir + "/fleet.cpu")
+		stop, err := cpuProfile(profileDir + "/fleet.cpu")
 		if err != nil {
 			return err
 		}
-		pprof.StartCPUProfile(f)
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
+		defer stop()
 	}
 	var ns []int
 	for _, s := range strings.Split(*sizes, ",") {

@@ -45,15 +45,11 @@ func runServer(ctx context.Context, args []string) error {
 		return err
 	}
 	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
+		stop, err := cpuProfile(*cpuprofile)
 		if err != nil {
 			return err
 		}
-		pprof.StartCPUProfile(f)
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
+		defer stop()
 	}
 	var apply func(edit int) error
 	var srv *grpc.Server
@@ -208,4 +204,20 @@ func resources[T types.Resource](in []T) []types.Resource {
 		out[i] = r
 	}
 	return out
+}
+
+// cpuProfile profiles this process into path until stop is called.
+func cpuProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -50,10 +50,3 @@ func (t *nameSets) release(ns *xds.NameSet) {
 		}
 	}
 }
-
-// size is the number of distinct lists held.
-func (t *nameSets) size() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.sets)
-}

@@ -268,15 +268,20 @@ func (r *Registry) request(id int64, node *core.Node, typeURL, nonce, version, e
 }
 
 func (r *Registry) sent(id int64, typeURL, version, nonce string) {
+	r.updateType(id, typeURL, func(ts *TypeStatus) {
+		ts.SentVersion, ts.SentNonce, ts.SentAt = version, nonce, r.now()
+		ts.Pushes++
+	})
+}
+
+// updateType applies f to a connected stream's status of one type, under
+// the registry's lock; a stream already gone is left alone.
+func (r *Registry) updateType(id int64, typeURL string, f func(*TypeStatus)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p, ok := r.streams[id]
-	if !ok {
-		return
+	if p, ok := r.streams[id]; ok {
+		f(p.typeStatus(typeURL))
 	}
-	ts := p.typeStatus(typeURL)
-	ts.SentVersion, ts.SentNonce, ts.SentAt = version, nonce, r.now()
-	ts.Pushes++
 }
 
 func (p *Proxy) typeStatus(typeURL string) *TypeStatus {
@@ -298,11 +303,7 @@ func (p *Proxy) node() *core.Node {
 // registry keeps names, which the caller must not change: it is usually a
 // list shared by every stream of a group (nameSets).
 func (r *Registry) subscribed(id int64, typeURL string, names []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if p, ok := r.streams[id]; ok {
-		p.typeStatus(typeURL).Names = names
-	}
+	r.updateType(id, typeURL, func(ts *TypeStatus) { ts.Names = names })
 }
 
 // subscribedDelta applies a delta request's subscription changes to the
@@ -311,30 +312,25 @@ func (r *Registry) subscribedDelta(id int64, typeURL string, add, drop []string)
 	if len(add) == 0 && len(drop) == 0 {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p, ok := r.streams[id]
-	if !ok {
-		return
-	}
-	ts := p.typeStatus(typeURL)
-	names := map[string]bool{}
-	for _, n := range ts.Names {
-		names[n] = true
-	}
-	for _, n := range add {
-		names[n] = true
-	}
-	for _, n := range drop {
-		delete(names, n)
-	}
-	// A new slice: copies handed out by Proxies share the old one.
-	list := make([]string, 0, len(names))
-	for n := range names {
-		list = append(list, n)
-	}
-	sort.Strings(list)
-	ts.Names = list
+	r.updateType(id, typeURL, func(ts *TypeStatus) {
+		names := map[string]bool{}
+		for _, n := range ts.Names {
+			names[n] = true
+		}
+		for _, n := range add {
+			names[n] = true
+		}
+		for _, n := range drop {
+			delete(names, n)
+		}
+		// A new slice: copies handed out by Proxies share the old one.
+		list := make([]string, 0, len(names))
+		for n := range names {
+			list = append(list, n)
+		}
+		sort.Strings(list)
+		ts.Names = list
+	})
 }
 
 // notifyLocked wakes everyone waiting for a change. Called with r.mu.
