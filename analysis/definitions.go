@@ -49,8 +49,8 @@ func definition(m *policy.Metric) metrics.Definition {
 	}
 	return metrics.Definition{
 		Name: m.Name, Unit: m.Unit, Description: m.Description, Type: metrics.Type(m.Type),
-		Quantile: m.Quantile, Scale: m.Scale,
-		Prometheus: metrics.PrometheusQueries{Value: m.Prometheus.Value, Samples: m.Prometheus.Samples},
+		Quantile: m.Quantile, Scale: m.Scale, Bounds: m.Bounds,
+		Prometheus: metrics.PrometheusQueries{Value: m.Prometheus.Value, Samples: m.Prometheus.Samples, Buckets: m.Prometheus.Buckets},
 		Scrape: metrics.ScrapeSpec{
 			Histogram: sel(m.Scrape.Histogram), Numerator: sel(m.Scrape.Numerator),
 			Denominator: sel(m.Scrape.Denominator), Counter: sel(m.Scrape.Counter),

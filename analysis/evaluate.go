@@ -6,71 +6,111 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/shadowplane/shadowplane/policy"
 )
 
-// Decision is the outcome of one iteration.
+// Decision is the outcome of one look.
 type Decision struct {
 	Action   Action
 	Reason   string
 	Verdicts []Verdict
-	// Stage, Iteration, NoData, Route and Winner are the experiment's
-	// state after the decision.
+	// Stage, Iteration, NoData, Failures, Route and Winner are the
+	// experiment's state after the decision.
 	Stage     Stage
 	Iteration int
 	NoData    int
+	Failures  int
 	Route     Route
 	Winner    string
 }
 
-// Evaluate judges one interval. It is pure: the same inputs give the same
-// decision. The rules, in order:
+// Evaluate judges one look, at now. It is pure: the same inputs give the
+// same decision. The rules, in order:
 //
-//  1. Every version judged needs, for every metric it is judged on, a value
-//     read without error and backed by at least MinSamples requests. If any
-//     is missing the interval is not judged: Hold — and after MaxNoData
-//     such intervals in a row, the experiment fails. Missing data is never
-//     a pass.
-//  2. Each objective is checked for each version judged (the candidate for
-//     Conformance and Canary, every version for AB). A relative objective
-//     scales its limits by the baseline's value.
-//  3. Canary and Conformance fail when the candidate fails an objective;
-//     AB fails when no version passes every objective.
-//  4. A pass counts one iteration. After Iterations passes the experiment
-//     ends with OnSuccess; before, a Progressive canary moves its candidate
-//     up one step, and other patterns keep the weights.
-//  5. A failure ends the experiment with OnFailure.
-func Evaluate(e *policy.Experiment, pr *policy.Route, st *State, obs Observations) Decision {
+//  1. The metrics source must answer. A metric a judged version needs that
+//     could not be read (an error other than "no requests yet") means
+//     nothing is judged at this look: hold; after MaxNoData such looks in
+//     a row, OnNoData (pause, by default). An outage never passes
+//     anything.
+//  2. Each objective is judged for each version judged (the candidate for
+//     Conformance and Canary, every version for AB) on all the evidence
+//     since the experiment's first step was in place, with anytime-valid
+//     intervals: pass when the interval is within the limits, fail when it
+//     is wholly beyond one, otherwise pending. Failing tests split Alpha
+//     over every check; passing ones each use Alpha (all must pass).
+//  3. Canary and Conformance fail when the candidate fails an objective,
+//     AB when every version fails one — at FailureLimit looks in a row
+//     (before that, hold). Then OnFailure.
+//  4. A step is ready when every version judged has MinSamples requests in
+//     it and, for Canary and Conformance, the candidate's own estimates
+//     over the step sit within every limit. A ready step counts an
+//     iteration; a Progressive canary then moves up one step. The last
+//     iteration also needs every objective shown to pass (for AB, one
+//     version passing all, which wins by its reward); then OnSuccess.
+//  5. A step not ready, or a last iteration not yet shown to pass, holds
+//     and collects; after MaxStepDuration in the step, OnInconclusive.
+func Evaluate(e *policy.Experiment, pr *policy.Route, st *State, ev Evidence, now time.Time) Decision {
 	d := Decision{Stage: Running, Iteration: st.Iteration, Route: st.Route}
 
-	if missing := missingData(e, obs); len(missing) > 0 {
+	if down := sourceDown(e, ev); len(down) > 0 {
 		d.NoData = st.NoData + 1
-		reason := "no judgement: " + strings.Join(missing, "; ")
+		reason := "metrics source down: " + strings.Join(down, "; ")
 		if d.NoData >= e.MaxNoData {
-			return fail(e, pr, d, fmt.Sprintf("%s (%d intervals in a row without data)", reason, d.NoData))
+			return wait(e, pr, d, e.OnNoData, fmt.Sprintf("%s (%d looks in a row)", reason, d.NoData), "onNoData")
+		}
+		d.Action, d.Reason = Hold, fmt.Sprintf("%s; nothing judged (%d of %d looks before %s)", reason, d.NoData, e.MaxNoData, e.OnNoData)
+		return d
+	}
+
+	elapsed := now.Sub(st.EvidenceStart)
+	if st.EvidenceStart.IsZero() {
+		elapsed = now.Sub(st.WindowStart)
+	}
+	j := newJudge(e, ev, elapsed)
+	for _, v := range judged(e) {
+		for i := range e.Objectives {
+			d.Verdicts = append(d.Verdicts, j.verdict(i, v))
+		}
+	}
+
+	if failing := failingVersions(e, d.Verdicts); len(failing) > 0 {
+		d.Failures = st.Failures + 1
+		why := failures(e, d.Verdicts)
+		if d.Failures >= e.FailureLimit {
+			if e.Testing == policy.AB {
+				return fail(e, pr, d, "every version fails an objective: "+why)
+			}
+			return fail(e, pr, d, fmt.Sprintf("%s fails: %s", e.Candidates[0], why))
+		}
+		d.Action, d.Reason = Hold, fmt.Sprintf("failing at %d of %d looks in a row needed to fail: %s", d.Failures, e.FailureLimit, why)
+		return d
+	}
+
+	stepAge := now.Sub(st.WindowStart)
+	final := st.Iteration+1 >= e.Iterations
+	waiting := notReady(e, ev, d.Verdicts)
+	passing := passingVersions(e, d.Verdicts)
+	if final && len(waiting) == 0 && len(passing) == 0 {
+		waiting = pendingReasons(d.Verdicts)
+	}
+	if len(waiting) > 0 {
+		reason := "not decided yet: " + strings.Join(waiting, "; ")
+		if stepAge >= e.MaxStepDuration {
+			return wait(e, pr, d, e.OnInconclusive, fmt.Sprintf("%s — still undecided after %s in this step (maxStepDuration %s)", reason, stepAge.Round(time.Second), e.MaxStepDuration), "onInconclusive")
 		}
 		d.Action, d.Reason = Hold, reason
 		return d
 	}
 
-	d.Verdicts = verdicts(e, obs)
-	passing := passingVersions(e, d.Verdicts)
-	if e.Testing == policy.AB {
-		if len(passing) == 0 {
-			return fail(e, pr, d, "no version satisfies every objective: "+failures(d.Verdicts))
-		}
-	} else if !slices.Contains(passing, e.Candidates[0]) {
-		return fail(e, pr, d, fmt.Sprintf("%s fails: %s", e.Candidates[0], failures(d.Verdicts)))
-	}
-
 	d.Iteration = st.Iteration + 1
-	d.Winner = winner(e, passing, obs)
-	if d.Iteration >= e.Iterations {
+	if final {
+		d.Winner = winner(e, passing, ev.Experiment)
 		return succeed(e, pr, d)
 	}
 	d.Action = Advance
-	d.Reason = fmt.Sprintf("objectives pass (%d of %d)", d.Iteration, e.Iterations)
+	d.Reason = fmt.Sprintf("nothing failing and the step's own data within the limits (%d of %d iterations)", d.Iteration, e.Iterations)
 	if e.Deployment == policy.Progressive && e.Testing == policy.Canary {
 		d.Route = nextStep(e, st.Route)
 		c := e.Candidates[0]
@@ -109,61 +149,63 @@ func needs(e *policy.Experiment) map[string][]string {
 	return out
 }
 
-// missingData lists, sorted, what keeps the interval from being judged.
-func missingData(e *policy.Experiment, obs Observations) []string {
+// sourceDown lists, sorted, the metrics that could not be read: a look
+// with any is not judged. "No requests yet" is not among them: that is
+// evidence of nothing, and the verdicts say so.
+func sourceDown(e *policy.Experiment, ev Evidence) []string {
 	var out []string
-	for v, metrics := range needs(e) {
-		for _, m := range metrics {
-			o, ok := obs[v][m]
-			switch {
-			case !ok:
-				out = append(out, fmt.Sprintf("%s %s: not read", v, m))
-			case o.Error != "":
-				out = append(out, fmt.Sprintf("%s %s: %s", v, m, o.Error))
-			case o.Samples < float64(e.MinSamples):
-				out = append(out, fmt.Sprintf("%s %s: %.0f requests, need %d", v, m, o.Samples, e.MinSamples))
-			case math.IsNaN(o.Value) || math.IsInf(o.Value, 0):
-				out = append(out, fmt.Sprintf("%s %s: value %v", v, m, o.Value))
+	for v, names := range needs(e) {
+		for _, m := range names {
+			for _, w := range []struct {
+				name string
+				obs  Observations
+			}{{"experiment", ev.Experiment}, {"step", ev.Step}} {
+				o, ok := w.obs[v][m]
+				switch {
+				case !ok:
+					out = append(out, fmt.Sprintf("%s %s: not read", v, m))
+				case o.Error != "" && !o.NoData:
+					out = append(out, fmt.Sprintf("%s %s: %s", v, m, o.Error))
+				case o.Error == "" && (math.IsNaN(o.Value) || math.IsInf(o.Value, 0)):
+					out = append(out, fmt.Sprintf("%s %s: value %v", v, m, o.Value))
+				default:
+					continue
+				}
+				break // one line per metric is enough
 			}
 		}
 	}
 	sort.Strings(out)
-	return out
+	return slices.Compact(out)
 }
 
-func verdicts(e *policy.Experiment, obs Observations) []Verdict {
-	var out []Verdict
+// failingVersions are the judged versions with an objective shown
+// failing, when that fails the experiment: the candidate's for Canary and
+// Conformance, every version's for AB.
+func failingVersions(e *policy.Experiment, vs []Verdict) []string {
+	var out []string
 	for _, v := range judged(e) {
-		for _, o := range e.Objectives {
-			val := obs[v][o.Metric].Value
-			upper, lower := o.UpperLimit, o.LowerLimit
-			if o.RelativeTo == "baseline" {
-				base := obs[e.Baseline][o.Metric].Value
-				upper, lower = scale(upper, base), scale(lower, base)
+		for _, vd := range vs {
+			if vd.Version == v && vd.Outcome == Fail {
+				out = append(out, v)
+				break
 			}
-			pass := (upper == nil || val <= *upper) && (lower == nil || val >= *lower)
-			out = append(out, Verdict{Version: v, Metric: o.Metric, Value: val, Upper: upper, Lower: lower, Pass: pass})
 		}
 	}
+	if e.Testing == policy.AB && len(out) < len(judged(e)) {
+		return nil
+	}
 	return out
 }
 
-func scale(limit *float64, by float64) *float64 {
-	if limit == nil {
-		return nil
-	}
-	v := *limit * by
-	return &v
-}
-
-// passingVersions are the judged versions that pass every objective, in
-// judging order.
+// passingVersions are the judged versions shown to pass every objective,
+// in judging order; for Canary and Conformance, the candidate or none.
 func passingVersions(e *policy.Experiment, vs []Verdict) []string {
 	var out []string
 	for _, v := range judged(e) {
 		ok := true
 		for _, vd := range vs {
-			if vd.Version == v && !vd.Pass {
+			if vd.Version == v && vd.Outcome != Pass {
 				ok = false
 			}
 		}
@@ -174,26 +216,81 @@ func passingVersions(e *policy.Experiment, vs []Verdict) []string {
 	return out
 }
 
-func failures(vs []Verdict) string {
+// notReady says why the step cannot count an iteration yet: a judged
+// version with fewer than MinSamples requests in the step, or (Canary,
+// Conformance) a candidate whose step estimates are beyond a limit.
+func notReady(e *policy.Experiment, ev Evidence, vs []Verdict) []string {
 	var out []string
-	for _, v := range vs {
-		if v.Pass {
+	for v, names := range needs(e) {
+		if !slices.Contains(judged(e), v) {
 			continue
 		}
-		limit := ""
-		if v.Upper != nil && v.Value > *v.Upper {
-			limit = fmt.Sprintf("> %.4g", *v.Upper)
-		} else if v.Lower != nil {
-			limit = fmt.Sprintf("< %.4g", *v.Lower)
+		for _, m := range names {
+			if n := ev.Step[v][m].Samples; n < float64(e.MinSamples) {
+				out = append(out, fmt.Sprintf("%s has %s requests in this step, %d needed (minSamples)", v, formatCount(n), e.MinSamples))
+				break
+			}
 		}
-		out = append(out, fmt.Sprintf("%s %s = %.4g %s", v.Version, v.Metric, v.Value, limit))
 	}
-	return strings.Join(out, ", ")
+	sort.Strings(out)
+	if len(out) > 0 || e.Testing == policy.AB {
+		return out
+	}
+	for _, vd := range vs {
+		if !vd.Leaning {
+			out = append(out, fmt.Sprintf("%s %s in this step is beyond its limit: %s", vd.Version, vd.Metric, stepText(vd)))
+		}
+	}
+	return out
+}
+
+// stepText says what a verdict's step estimates are against its limits.
+func stepText(vd Verdict) string {
+	var parts []string
+	for _, ck := range vd.Checks {
+		est := "no value"
+		if ck.StepEstimate != nil {
+			est = formatValue(*ck.StepEstimate, ck.Unit)
+		}
+		parts = append(parts, fmt.Sprintf("%s %s from %s requests (limit %s %s)", ck.Quantity, est, formatCount(ck.StepSamples), opText(ck.Op), formatValue(ck.Limit, ck.Unit)))
+	}
+	if len(parts) == 0 {
+		return vd.Why
+	}
+	return strings.Join(parts, ", ")
+}
+
+// pendingReasons are the whys of the verdicts not shown to pass.
+func pendingReasons(vs []Verdict) []string {
+	var out []string
+	for _, vd := range vs {
+		if vd.Outcome != Pass {
+			out = append(out, vd.Version+": "+vd.Why)
+		}
+	}
+	return out
+}
+
+// failures are the whys of the failing verdicts, each with its version
+// when several are judged (AB).
+func failures(e *policy.Experiment, vs []Verdict) string {
+	var out []string
+	for _, v := range vs {
+		if v.Outcome != Fail {
+			continue
+		}
+		if e.Testing == policy.AB {
+			out = append(out, v.Version+": "+v.Why)
+		} else {
+			out = append(out, v.Why)
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // winner is the candidate for Conformance and Canary, and for AB the
-// passing version with the best reward (ties go to the earlier version,
-// the baseline first).
+// passing version with the best reward over the evidence window (ties go
+// to the earlier version, the baseline first).
 func winner(e *policy.Experiment, passing []string, obs Observations) string {
 	if e.Testing != policy.AB {
 		return e.Candidates[0]
@@ -213,13 +310,13 @@ func succeed(e *policy.Experiment, pr *policy.Route, d Decision) Decision {
 	switch e.OnSuccess {
 	case policy.Promote:
 		d.Action, d.Route = PromoteWinner, promoted(d.Winner)
-		d.Reason = fmt.Sprintf("objectives passed %d of %d iterations: %s promoted to 100%%", d.Iteration, e.Iterations, d.Winner)
+		d.Reason = fmt.Sprintf("every objective shown to pass after %d of %d iterations: %s promoted to 100%%", d.Iteration, e.Iterations, d.Winner)
 	case policy.Rollback:
 		d.Action, d.Route = RollBack, rolledBack(e, pr, d.Route)
-		d.Reason = fmt.Sprintf("objectives passed %d of %d iterations; onSuccess is rollback", d.Iteration, e.Iterations)
+		d.Reason = fmt.Sprintf("every objective shown to pass after %d of %d iterations; onSuccess is rollback", d.Iteration, e.Iterations)
 	default:
 		d.Action = Finish
-		d.Reason = fmt.Sprintf("objectives passed %d of %d iterations; weights kept (winner %s)", d.Iteration, e.Iterations, d.Winner)
+		d.Reason = fmt.Sprintf("every objective shown to pass after %d of %d iterations; weights kept (winner %s)", d.Iteration, e.Iterations, d.Winner)
 	}
 	return d
 }
@@ -232,5 +329,22 @@ func fail(e *policy.Experiment, pr *policy.Route, d Decision, reason string) Dec
 	}
 	d.Action, d.Stage = RollBack, RolledBack
 	d.Route = rolledBack(e, pr, d.Route)
+	return d
+}
+
+// wait applies what the experiment says to do when it cannot decide
+// (field names the setting, for the reason): hold keeps looking, pause
+// waits for a person, rollback rolls back.
+func wait(e *policy.Experiment, pr *policy.Route, d Decision, action, reason, field string) Decision {
+	switch action {
+	case policy.Hold:
+		d.Action, d.Reason = Hold, reason+"; "+field+" is hold: still looking"
+	case policy.Rollback:
+		d.Action, d.Stage, d.Route = RollBack, RolledBack, rolledBack(e, pr, d.Route)
+		d.Reason = reason + "; " + field + " is rollback"
+	default:
+		d.Action, d.Stage = Pause, Paused
+		d.Reason = reason + "; paused for a person: the weights stay; edit the experiment (e.g. a longer maxStepDuration) to resume it"
+	}
 	return d
 }

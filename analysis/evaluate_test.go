@@ -3,13 +3,17 @@ package analysis
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/policy"
 )
 
 func f(v float64) *float64 { return &v }
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // canary is the seed's progressive canary: v2 against v1 on mean latency
 // < 50 ms, p95 < 100 ms and error rate < 1 %.
@@ -31,21 +35,16 @@ func canary() (*policy.Experiment, *policy.Route) {
 	return e, r
 }
 
-func healthy(samples float64) Observations {
-	obs := Observations{}
-	for _, v := range []string{"v1", "v2"} {
-		obs[v] = map[string]Observation{
-			"mean-latency": {Value: 20, Samples: samples},
-			"p95-latency":  {Value: 60, Samples: samples},
-			"error-rate":   {Value: 0.001, Samples: samples},
-		}
-	}
-	return obs
-}
-
 func startState(e *policy.Experiment, r *policy.Route) *State {
 	route := initialRoute(r)
-	return &State{Experiment: e.Name, Spec: *e, Stage: Running, Route: route, LastGood: route}
+	st := &State{Experiment: e.Name, Spec: *e, Stage: Running, Route: route, LastGood: route}
+	st.StepStarted(t0)
+	return st
+}
+
+// look evaluates at one interval after the step started.
+func look(e *policy.Experiment, r *policy.Route, st *State, ev Evidence) Decision {
+	return Evaluate(e, r, st, ev, st.WindowStart.Add(e.Interval))
 }
 
 func TestProgressiveCanaryAdvancesThenPromotes(t *testing.T) {
@@ -53,7 +52,7 @@ func TestProgressiveCanaryAdvancesThenPromotes(t *testing.T) {
 	st := startState(e, r)
 	var steps []map[string]uint32
 	for i := 0; i < 3; i++ {
-		d := Evaluate(e, r, st, healthy(100))
+		d := look(e, r, st, same(healthy(5000)))
 		steps = append(steps, d.Route.Weights())
 		st.Iteration, st.Route, st.Stage = d.Iteration, d.Route, d.Stage
 		if i < 2 && d.Action != Advance {
@@ -77,7 +76,7 @@ func TestStepsStopAtMaxWeight(t *testing.T) {
 	e.Iterations = 10
 	st := startState(e, r)
 	for i := 0; i < 6; i++ {
-		d := Evaluate(e, r, st, healthy(100))
+		d := look(e, r, st, same(healthy(5000)))
 		st.Iteration, st.Route = d.Iteration, d.Route
 	}
 	if w := st.Route.Weights(); w["v2"] != 80 || w["v1"] != 20 {
@@ -85,76 +84,190 @@ func TestStepsStopAtMaxWeight(t *testing.T) {
 	}
 }
 
-func TestFailingCandidateRollsBack(t *testing.T) {
+// A step advances on the step's own estimates, but the last iteration
+// needs every objective shown to pass: 200 requests without an error do
+// not show an error rate under 1 % (about 400 do).
+func TestLastIterationNeedsEvidence(t *testing.T) {
 	e, r := canary()
+	e.Iterations = 2
+	st := startState(e, r)
+	obs := healthy(200)
+	obs["v2"]["error-rate"] = errorsOf(0, 200)
+	d := look(e, r, st, same(obs))
+	if d.Action != Advance {
+		t.Fatalf("first iteration: %s (%s), want advance: nothing fails and the step looks healthy", d.Action, d.Reason)
+	}
+	st.Iteration, st.Route = d.Iteration, d.Route
+	d = look(e, r, st, same(obs))
+	if d.Action != Hold || d.Stage != Running {
+		t.Fatalf("last iteration with 200 error-free requests: %s (%s), want a hold", d.Action, d.Reason)
+	}
+	for _, want := range []string{"error-rate", "not decided yet", "requests in all would show it ≤ 1 %"} {
+		if !strings.Contains(d.Reason, want) {
+			t.Errorf("reason %q does not say %q", d.Reason, want)
+		}
+	}
+	obs["v2"]["error-rate"] = errorsOf(0, 600)
+	if d = look(e, r, st, same(obs)); d.Action != PromoteWinner {
+		t.Fatalf("with 600 error-free requests: %s (%s), want promote", d.Action, d.Reason)
+	}
+}
+
+// One failing look holds; FailureLimit looks in a row roll back, and the
+// reason names the objective and the evidence.
+func TestFailingCandidateRollsBackAtTheFailureLimit(t *testing.T) {
+	e, r := canary()
+	e.FailureLimit = 2
 	st := startState(e, r)
 	st.Route = setWeight(st.Route, "v2", "v1", 40)
-	obs := healthy(100)
-	obs["v2"]["error-rate"] = Observation{Value: 0.2, Samples: 100}
-	d := Evaluate(e, r, st, obs)
+	obs := healthy(200)
+	obs["v2"]["error-rate"] = errorsOf(40, 200)
+	d := look(e, r, st, same(obs))
+	if d.Action != Hold || d.Failures != 1 || !strings.Contains(d.Reason, "1 of 2") {
+		t.Fatalf("first failing look: %s failures=%d (%s), want a hold", d.Action, d.Failures, d.Reason)
+	}
+	st.Failures = d.Failures
+	d = look(e, r, st, same(obs))
 	if d.Action != RollBack || d.Stage != RolledBack {
-		t.Fatalf("%s %s, want rollback", d.Action, d.Stage)
+		t.Fatalf("second failing look: %s %s, want rollback", d.Action, d.Stage)
 	}
 	if w := d.Route.Weights(); w["v2"] != 0 || w["v1"] != 100 {
 		t.Errorf("weights after rollback %v, want v1 100 v2 0", w)
 	}
-	if !strings.Contains(d.Reason, "v2 error-rate = 0.2 > 0.01") {
-		t.Errorf("reason %q does not say which objective failed", d.Reason)
+	if !strings.Contains(d.Reason, "v2 fails: error-rate 20 %") || !strings.Contains(d.Reason, "shown not ≤ 1 %") {
+		t.Errorf("reason %q does not say which objective failed and how", d.Reason)
+	}
+	// A healthy look in between starts the count again.
+	st.Failures = 1
+	if d = look(e, r, st, same(healthy(200))); d.Failures != 0 {
+		t.Errorf("a look with nothing failing left failures at %d", d.Failures)
 	}
 }
 
-// No data, an error reading it, or too few samples is never a pass: the
-// interval is held, and after MaxNoData in a row the experiment fails.
-func TestMissingDataHoldsThenRollsBack(t *testing.T) {
+// A source that cannot be read is not a verdict: hold, then onNoData
+// (pause by default). Too few requests is not an outage.
+func TestMetricsDownHoldsThenPauses(t *testing.T) {
 	e, r := canary()
 	st := startState(e, r)
-	cases := map[string]Observations{
-		"nothing read": {},
-		"read error": func() Observations {
+	down := map[string]Evidence{
+		"nothing read": same(Observations{}),
+		"read error": func() Evidence {
 			o := healthy(100)
 			o["v2"]["p95-latency"] = Observation{Error: "connection refused"}
-			return o
+			return same(o)
 		}(),
-		"too few requests": healthy(5),
-		"NaN": func() Observations {
-			o := healthy(100)
-			o["v2"]["mean-latency"] = Observation{Value: nan(), Samples: 100}
-			return o
+		"step read error": func() Evidence {
+			o, s := healthy(100), healthy(50)
+			s["v2"]["error-rate"] = Observation{Error: "timeout"}
+			return Evidence{Experiment: o, Step: s}
 		}(),
 	}
-	for name, obs := range cases {
-		d := Evaluate(e, r, st, obs)
-		if d.Action != Hold || d.NoData != 1 || d.Iteration != 0 {
-			t.Errorf("%s: %s noData=%d iteration=%d (%s), want a hold", name, d.Action, d.NoData, d.Iteration, d.Reason)
+	for name, ev := range down {
+		d := look(e, r, st, ev)
+		if d.Action != Hold || d.NoData != 1 || d.Iteration != 0 || !strings.Contains(d.Reason, "metrics source down") {
+			t.Errorf("%s: %s noData=%d iteration=%d (%s), want a hold for the outage", name, d.Action, d.NoData, d.Iteration, d.Reason)
 		}
 	}
 	st.NoData = e.MaxNoData - 1
-	d := Evaluate(e, r, st, Observations{})
-	if d.Action != RollBack || !strings.Contains(d.Reason, "without data") {
-		t.Errorf("after %d holds: %s (%s), want rollback", e.MaxNoData, d.Action, d.Reason)
+	d := look(e, r, st, same(Observations{}))
+	if d.Action != Pause || d.Stage != Paused || d.Route.Weights()["v2"] != st.Route.Weights()["v2"] {
+		t.Errorf("after %d looks: %s %s (%s), want paused with the weights kept", e.MaxNoData, d.Action, d.Stage, d.Reason)
+	}
+	e.OnNoData = policy.Rollback
+	if d := look(e, r, st, same(Observations{})); d.Stage != RolledBack {
+		t.Errorf("onNoData rollback: %s", d.Stage)
+	}
+	// No requests at all: pending, not an outage.
+	noTraffic := healthy(100)
+	noTraffic["v2"]["error-rate"] = Observation{Type: metrics.Ratio, Error: "no requests yet", NoData: true}
+	st.NoData = 0
+	if d := look(e, r, st, same(noTraffic)); d.Action != Hold || d.NoData != 0 || !strings.Contains(d.Reason, "not decided yet") {
+		t.Errorf("no requests: %s noData=%d (%s), want an undecided hold", d.Action, d.NoData, d.Reason)
 	}
 }
 
-func nan() float64 { var z float64; return z / z }
+// An undecided step collects until maxStepDuration, then does what
+// onInconclusive says.
+func TestUndecidedStepUntilMaxStepDuration(t *testing.T) {
+	e, r := canary()
+	st := startState(e, r)
+	few := healthy(10) // fewer than minSamples
+	for _, c := range []struct {
+		action string
+		want   Stage
+	}{{policy.Pause, Paused}, {policy.Hold, Running}, {policy.Rollback, RolledBack}} {
+		e.OnInconclusive = c.action
+		if d := Evaluate(e, r, st, same(few), t0.Add(e.MaxStepDuration-time.Second)); d.Action != Hold || d.Stage != Running {
+			t.Errorf("%s, before maxStepDuration: %s %s, want hold", c.action, d.Action, d.Stage)
+		}
+		d := Evaluate(e, r, st, same(few), t0.Add(e.MaxStepDuration))
+		if d.Stage != c.want || !strings.Contains(d.Reason, "maxStepDuration") || !strings.Contains(d.Reason, "minSamples") {
+			t.Errorf("onInconclusive %s at maxStepDuration: %s (%s), want %s", c.action, d.Stage, d.Reason, c.want)
+		}
+	}
+}
 
+// A step whose own data look worse than a limit does not advance, though
+// nothing is shown failing: it waits for more data rather than exposing
+// more users.
+func TestStepBeyondALimitWaits(t *testing.T) {
+	e, r := canary()
+	st := startState(e, r)
+	obs := healthy(60)
+	obs["v2"]["error-rate"] = errorsOf(1, 60) // 1.7 %: not shown over 1 %
+	d := look(e, r, st, same(obs))
+	if d.Action != Hold || d.Failures != 0 || !strings.Contains(d.Reason, "beyond its limit") {
+		t.Fatalf("%s failures=%d (%s), want an undecided hold", d.Action, d.Failures, d.Reason)
+	}
+}
+
+// Relative objectives compare the candidate with the baseline over the
+// same windows; with the candidate at 100 % the step compares with the
+// baseline's earlier evidence.
 func TestRelativeObjective(t *testing.T) {
 	e, r := canary()
-	e.Objectives = []policy.Objective{{Metric: "p95-latency", UpperLimit: f(1.2), RelativeTo: "baseline"}}
+	e.Objectives = []policy.Objective{{Metric: "mean-latency", UpperLimit: f(1.2), RelativeTo: "baseline"}}
 	st := startState(e, r)
-	obs := healthy(100)
-	obs["v1"]["p95-latency"] = Observation{Value: 50, Samples: 100}
-	obs["v2"]["p95-latency"] = Observation{Value: 59, Samples: 100}
-	if d := Evaluate(e, r, st, obs); d.Action != Advance || *d.Verdicts[0].Upper != 60 {
-		t.Fatalf("59 ≤ 1.2×50: %s, limit %v", d.Action, *d.Verdicts[0].Upper)
+	obs := healthy(2000)
+	if d := look(e, r, st, same(obs)); d.Action != Advance || d.Verdicts[0].Checks[0].Unit != "×" {
+		t.Fatalf("equal means: %s (%s), want advance", d.Action, d.Reason)
 	}
-	obs["v2"]["p95-latency"] = Observation{Value: 61, Samples: 100}
-	if d := Evaluate(e, r, st, obs); d.Action != RollBack {
-		t.Fatalf("61 > 1.2×50: %s", d.Action)
+	obs["v2"]["mean-latency"] = latencies(metrics.Mean, 2000, 40, 0.5)
+	st.Failures = 1
+	if d := look(e, r, st, same(obs)); d.Action != RollBack || !strings.Contains(d.Reason, "mean-latency ÷ v1's 2× (interval 1.8") {
+		t.Fatalf("twice the baseline's mean: %s (%s), want rollback", d.Action, d.Reason)
 	}
-	// The baseline's value is data the judgement needs.
-	delete(obs["v1"], "p95-latency")
-	if d := Evaluate(e, r, st, obs); d.Action != Hold {
-		t.Fatalf("without the baseline's value: %s, want hold", d.Action)
+	st.Failures = 0
+	// The last step, v2 at 100 %: v1 has no requests in it.
+	e.Iterations = 1
+	step := healthy(2000)
+	step["v1"]["mean-latency"] = Observation{Type: metrics.Mean, Error: "no requests yet", NoData: true}
+	if d := look(e, r, st, Evidence{Experiment: healthy(2000), Step: step}); d.Action != PromoteWinner {
+		t.Fatalf("baseline without traffic in the last step: %s (%s), want promote on its earlier evidence", d.Action, d.Reason)
+	}
+	// With no baseline evidence at all it cannot be judged.
+	none := healthy(2000)
+	none["v1"]["mean-latency"] = Observation{Type: metrics.Mean, Error: "no requests yet", NoData: true}
+	if d := look(e, r, st, same(none)); d.Action != Hold || !strings.Contains(d.Reason, "baseline v1 has 0 requests") {
+		t.Fatalf("no baseline evidence: %s (%s), want an undecided hold", d.Action, d.Reason)
+	}
+}
+
+// A p95 limit inside a histogram bucket is judged conservatively both
+// ways, and the verdict says so and what would fix it.
+func TestQuantileLimitInsideABucket(t *testing.T) {
+	e, r := canary()
+	e.Objectives = []policy.Objective{{Metric: "p95-latency", UpperLimit: f(80)}}
+	st := startState(e, r)
+	d := look(e, r, st, same(healthy(5000)))
+	ck := d.Verdicts[0].Checks[0]
+	if ck.Limit != 0.05 || !strings.Contains(ck.Quantity, "over 80 ms") || !strings.Contains(ck.Note, "inside the histogram bucket (50, 100 ms]") {
+		t.Fatalf("check %+v: want the share over 80 ms against 5 %%, with a note on the bucket", ck)
+	}
+	// With 100 ms, a bound, the same data decide exactly.
+	e.Objectives[0].UpperLimit = f(100)
+	if ck := look(e, r, st, same(healthy(5000))).Verdicts[0].Checks[0]; ck.Note != "" || ck.Outcome != Pass {
+		t.Fatalf("limit on a bound: %+v", ck)
 	}
 }
 
@@ -167,16 +280,16 @@ func TestConformance(t *testing.T) {
 		Objectives: []policy.Objective{{Metric: "error-rate", UpperLimit: f(0.01)}}, Iterations: 2}
 	e.Defaults()
 	st := startState(e, r)
-	obs := Observations{"v2": {"error-rate": {Value: 0, Samples: 50}}}
-	d := Evaluate(e, r, st, obs)
+	obs := Observations{"v2": {"error-rate": errorsOf(0, 1000)}}
+	d := look(e, r, st, same(obs))
 	st.Iteration = d.Iteration
-	d = Evaluate(e, r, st, obs)
+	d = look(e, r, st, same(obs))
 	if d.Action != Finish || d.Stage != Completed || d.Route.MirrorOff {
-		t.Fatalf("passing conformance: %s %s mirrorOff=%v, want finish keeping the mirror", d.Action, d.Stage, d.Route.MirrorOff)
+		t.Fatalf("passing conformance: %s %s mirrorOff=%v (%s), want finish keeping the mirror", d.Action, d.Stage, d.Route.MirrorOff, d.Reason)
 	}
-	st.Iteration = 0
-	obs["v2"]["error-rate"] = Observation{Value: 0.5, Samples: 50}
-	d = Evaluate(e, r, st, obs)
+	st.Iteration, st.Failures = 0, 1
+	obs["v2"]["error-rate"] = errorsOf(25, 50)
+	d = look(e, r, st, same(obs))
 	if d.Action != RollBack || !d.Route.MirrorOff || d.Route.Weights()["v1"] != 100 {
 		t.Fatalf("failing conformance: %s mirrorOff=%v weights %v, want the mirror withdrawn and v1 kept", d.Action, d.Route.MirrorOff, d.Route.Weights())
 	}
@@ -189,14 +302,15 @@ func TestABPicksTheBestPassingVersion(t *testing.T) {
 		Objectives: []policy.Objective{{Metric: "error-rate", UpperLimit: f(0.05)}},
 		Reward:     &policy.Reward{Metric: "conversion", PreferHigher: true}, Iterations: 1}
 	e.Defaults()
+	conv := func(x float64) Observation { return errorsOf(x, 1000) }
 	obs := Observations{
-		"a": {"error-rate": {Value: 0.01, Samples: 100}, "conversion": {Value: 0.10, Samples: 100}},
-		"b": {"error-rate": {Value: 0.01, Samples: 100}, "conversion": {Value: 0.30, Samples: 100}},
-		"c": {"error-rate": {Value: 0.20, Samples: 100}, "conversion": {Value: 0.90, Samples: 100}}, // fails
+		"a": {"error-rate": errorsOf(10, 1000), "conversion": conv(100)},
+		"b": {"error-rate": errorsOf(10, 1000), "conversion": conv(300)},
+		"c": {"error-rate": errorsOf(200, 1000), "conversion": conv(900)}, // fails
 	}
-	d := Evaluate(e, r, startState(e, r), obs)
+	d := look(e, r, startState(e, r), same(obs))
 	if d.Winner != "b" || d.Action != PromoteWinner {
-		t.Fatalf("winner %q (%s), want b: c converts best but fails its objective", d.Winner, d.Action)
+		t.Fatalf("winner %q (%s: %s), want b: c converts best but fails its objective", d.Winner, d.Action, d.Reason)
 	}
 }
 
@@ -205,11 +319,12 @@ func TestOnFailureKeep(t *testing.T) {
 	e.OnFailure = policy.Keep
 	st := startState(e, r)
 	st.Route = setWeight(st.Route, "v2", "v1", 20)
-	obs := healthy(100)
-	obs["v2"]["mean-latency"] = Observation{Value: 500, Samples: 100}
-	d := Evaluate(e, r, st, obs)
+	st.Failures = 1
+	obs := healthy(1000)
+	obs["v2"]["mean-latency"] = latencies(metrics.Mean, 1000, 500, 0.5)
+	d := look(e, r, st, same(obs))
 	if d.Stage != Failed || d.Route.Weights()["v2"] != 20 {
-		t.Fatalf("%s weights %v, want Failed with weights kept", d.Stage, d.Route.Weights())
+		t.Fatalf("%s weights %v (%s), want Failed with weights kept", d.Stage, d.Route.Weights(), d.Reason)
 	}
 }
 

@@ -177,8 +177,9 @@ func sourceKey(m policy.MetricsSource) string {
 }
 
 // Observe reads every metric of the experiment for each of its versions
-// over [from, to). A metric that cannot be read, or has no data, carries
-// an Error; Evaluate then holds.
+// over [from, to), with the counts behind each value. A metric that cannot
+// be read carries an Error; one with nothing to judge yet (no requests, no
+// series) also NoData.
 func (o *MetricsObserver) Observe(ctx context.Context, e *policy.Experiment, from, to time.Time) Observations {
 	obs := Observations{}
 	defs := o.definitions()
@@ -198,15 +199,24 @@ func (o *MetricsObserver) Observe(ctx context.Context, e *policy.Experiment, fro
 			val, qerr := p.Value(ctx, metrics.Query{
 				Definition: def, App: e.App, Version: v, Cluster: xds.ClusterName(e.App, v), Start: from, End: to,
 			})
-			switch {
-			case errors.Is(qerr, metrics.ErrNoData):
-				obs[v][m] = Observation{Samples: val.Samples, Error: "no data yet"}
-			case qerr != nil:
-				obs[v][m] = Observation{Error: qerr.Error()}
-			default:
-				obs[v][m] = Observation{Value: val.Value, Samples: val.Samples}
-			}
+			obs[v][m] = ObservationOf(def, val, qerr)
 		}
 	}
 	return obs
+}
+
+// ObservationOf is what a provider's answer for def says: the value with
+// its counts, or why there is none. err wrapping metrics.ErrNoData means
+// no requests yet, not a source down.
+func ObservationOf(def metrics.Definition, val metrics.Value, err error) Observation {
+	o := Observation{Type: def.Type, Quantile: def.Quantile, Scale: def.Scale, Unit: def.Unit}
+	switch {
+	case errors.Is(err, metrics.ErrNoData):
+		o.Error, o.NoData = "no requests yet: "+err.Error(), true
+	case err != nil:
+		o.Error = err.Error()
+	default:
+		o.Value, o.Samples, o.Events, o.Sum, o.Buckets = val.Value, val.Samples, val.Events, val.Sum, val.Buckets
+	}
+	return o
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -132,6 +133,17 @@ func (r *Runner) SetModel(ctx context.Context, m *policy.Model) error {
 				r.cfg.Log.Error("saving experiment state", "experiment", e.Name, "error", err)
 			}
 		}
+		if st.Stage == Paused && !reflect.DeepEqual(st.Spec, e) {
+			// Editing a paused experiment is how a person resumes it, for
+			// now: it looks again, with a fresh step window, keeping its
+			// evidence and its step.
+			r.cfg.Log.Info("paused experiment edited: resuming it", "experiment", e.Name)
+			st.Stage, st.NoData, st.Failures = Running, 0, 0
+			st.Reason, st.UpdatedAt = "resumed after an edit", r.cfg.Now()
+			if err := r.cfg.Store.Save(st); err != nil {
+				r.cfg.Log.Error("saving experiment state", "experiment", e.Name, "error", err)
+			}
+		}
 		st.Spec = e
 		if st.Stage == Running && r.cancels[e.Name] == nil && r.ctx != nil {
 			r.startLocked(e.Name)
@@ -164,20 +176,7 @@ func (r *Runner) newState(m *policy.Model, e *policy.Experiment) *State {
 	if pr == nil {
 		return nil
 	}
-	now := r.cfg.Now()
-	route := initialRoute(pr)
-	st := &State{
-		Experiment: e.Name, Spec: *e, Stage: Running, Route: route, LastGood: route,
-		Reason: "started", StartedAt: now, UpdatedAt: now,
-	}
-	// A progressive candidate that starts dark gets its first step at
-	// once: with no traffic it could never gather the samples its first
-	// judgement needs.
-	if c := e.Candidates[0]; e.Testing == policy.Canary && e.Deployment == policy.Progressive && route.Weights()[c] == 0 {
-		st.Route = nextStep(e, route)
-		st.Reason = fmt.Sprintf("started: %s gets its first step, %d%%", c, st.Route.Weights()[c])
-	}
-	return st
+	return Start(e, pr, r.cfg.Now())
 }
 
 func findRoute(m *policy.Model, e *policy.Experiment) *policy.Route {
@@ -264,44 +263,38 @@ func (r *Runner) loop(ctx context.Context, name string) {
 	if err := r.rollout(ctx, name, mine); err != nil {
 		return
 	}
-	var retryAt time.Time
+	// Looks are one interval apart, the first one interval after the step
+	// is in place: evidence accumulates between them.
+	var lastLook time.Time
 	for {
 		spec, st, ok := r.snapshot(name)
 		if !ok {
 			return
 		}
-		next := st.WindowStart.Add(spec.Interval)
-		if st.NoData > 0 {
-			// Holding: judge again one interval after the last try.
-			next = st.UpdatedAt.Add(spec.Interval)
+		next := st.WindowStart
+		if lastLook.After(next) {
+			next = lastLook
 		}
-		if retryAt.After(next) {
-			next = retryAt
-		}
+		next = next.Add(spec.Interval)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(next.Sub(r.cfg.Now())):
 		}
-		switch r.iterate(ctx, name, mine) {
-		case stop:
+		lastLook = r.cfg.Now()
+		if r.iterate(ctx, name, mine) == stop {
 			return
-		case retry:
-			retryAt = r.cfg.Now().Add(spec.Interval)
-		default:
-			retryAt = time.Time{}
 		}
 	}
 }
 
-// outcome is what an iteration leaves the loop to do.
-type outcome int
+// next is what a look leaves the loop to do.
+type next int
 
 const (
-	carryOn outcome = iota
-	// retry: the decision could not be saved and was not applied; try
-	// again one interval later.
-	retry
+	// carryOn: look again one interval later. A decision that could not
+	// be saved was not applied, and is retried then too.
+	carryOn next = iota
 	stop
 )
 
@@ -316,10 +309,26 @@ func (r *Runner) snapshot(name string) (policy.Experiment, State, bool) {
 	return st.Spec, *st, true
 }
 
-// iterate observes, judges, records and applies one interval. mine is the
+// observe reads the experiment's evidence at now: every version's metrics
+// since its first step was in place, and since the current step was. The
+// two are one read while the experiment is in its first step.
+func (r *Runner) observe(ctx context.Context, spec *policy.Experiment, st *State, now time.Time) Evidence {
+	from := st.EvidenceStart
+	if from.IsZero() || from.After(st.WindowStart) {
+		from = st.WindowStart
+	}
+	ev := Evidence{Experiment: r.cfg.Observer.Observe(ctx, spec, from, now)}
+	ev.Step = ev.Experiment
+	if st.WindowStart.After(from) {
+		ev.Step = r.cfg.Observer.Observe(ctx, spec, st.WindowStart, now)
+	}
+	return ev
+}
+
+// iterate observes, judges, records and applies one look. mine is the
 // state the loop was started for: an experiment restarted meanwhile has a
 // new one, which this loop must not touch.
-func (r *Runner) iterate(ctx context.Context, name string, mine *State) outcome {
+func (r *Runner) iterate(ctx context.Context, name string, mine *State) next {
 	spec, st, ok := r.snapshot(name)
 	if !ok {
 		return stop
@@ -331,12 +340,11 @@ func (r *Runner) iterate(ctx context.Context, name string, mine *State) outcome 
 		return stop
 	}
 	now := r.cfg.Now()
-	obs := r.cfg.Observer.Observe(ctx, &spec, st.WindowStart, now)
+	ev := r.observe(ctx, &spec, &st, now)
 	if ctx.Err() != nil {
 		return stop
 	}
-	d := Evaluate(&spec, pr, &st, obs)
-	moved := !slices.Equal(weightsList(d.Route), weightsList(st.Route)) || d.Route.MirrorOff != st.Route.MirrorOff
+	d := Evaluate(&spec, pr, &st, ev, now)
 
 	r.mu.Lock()
 	cur := r.states[name]
@@ -346,33 +354,19 @@ func (r *Runner) iterate(ctx context.Context, name string, mine *State) outcome 
 	}
 	// The decision is made on a copy, saved, and only then becomes the
 	// state: a decision that would not survive a restart is never served.
-	next := *cur
-	if moved {
-		next.LastGood = cur.Route
-	}
-	next.Stage, next.Iteration, next.NoData, next.Route, next.Winner, next.Reason = d.Stage, d.Iteration, d.NoData, d.Route, d.Winner, d.Reason
-	next.UpdatedAt = now
-	if d.Action != Hold && !moved {
-		// A judged interval with the same weights: the next window
-		// starts now.
-		next.WindowStart = now
-	}
-	next.History = append(slices.Clone(cur.History), Record{
-		Iteration: d.Iteration, At: now, WindowStart: st.WindowStart, Observations: obs, Verdicts: d.Verdicts,
-		Action: d.Action, Reason: d.Reason, Weights: d.Route.Weights(), MirrorOff: d.Route.MirrorOff,
-	})
+	next, moved := cur.Apply(d, ev, now)
 	if err := r.cfg.Store.Save(&next); err != nil {
 		cur.Reason = fmt.Sprintf("could not save the decision (%s: %s), so it was not applied; retrying in %s: %v", d.Action, d.Reason, spec.Interval, err)
 		cur.UpdatedAt = now
 		r.notifyLocked(cur)
 		r.mu.Unlock()
 		r.cfg.Log.Error("saving experiment state; the step is not applied", "experiment", name, "error", err)
-		return retry
+		return carryOn
 	}
 	*cur = next
 	r.notifyLocked(cur)
 	r.mu.Unlock()
-	r.cfg.Log.Info("experiment iteration", "experiment", name, "action", string(d.Action), "reason", d.Reason, "weights", fmt.Sprint(d.Route.Weights()))
+	r.cfg.Log.Info("experiment look", "experiment", name, "action", string(d.Action), "reason", d.Reason, "weights", fmt.Sprint(d.Route.Weights()))
 	if moved {
 		if err := r.rollout(ctx, name, mine); err != nil {
 			return stop
@@ -462,7 +456,7 @@ func (r *Runner) rollout(ctx context.Context, name string, mine *State) error {
 		}()
 		return err
 	}
-	mine.WindowStart = r.cfg.Now()
+	mine.StepStarted(r.cfg.Now())
 	if serr := r.saveLocked(mine); serr != nil {
 		// Only the window start is lost: a restart starts a new window
 		// anyway.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/shadowplane/shadowplane/policy"
@@ -86,14 +87,18 @@ func newTestRunner(t *testing.T, dir string, obs Observer, pub Publisher) *Runne
 	return r
 }
 
-func waitStage(t *testing.T, r *Runner, want Stage) State {
+// waitStage lets fake time pass, one interval at a time, until the only
+// experiment reaches want. Tests run in a synctest bubble: the runner's
+// timers and clock are the bubble's, so a test takes no real time and
+// never depends on the machine's speed.
+func waitStage(t *testing.T, r *Runner, want Stage, interval time.Duration) State {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	for range 1000 {
+		synctest.Wait()
 		if sts := r.States(); len(sts) == 1 && sts[0].Stage == want {
 			return sts[0]
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(interval)
 	}
 	t.Fatalf("experiment never reached %s: %+v", want, r.States())
 	return State{}
@@ -104,121 +109,147 @@ func constant(obs Observations) Observer {
 }
 
 func TestRunnerPromotesAHealthyCanary(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pub := &recorder{}
-	r := newTestRunner(t, t.TempDir(), constant(healthy(100)), pub)
-	r.Start(ctx)
-	if err := r.SetModel(ctx, segmentModel(50*time.Millisecond)); err != nil {
-		t.Fatal(err)
-	}
-	st := waitStage(t, r, Completed)
-	if st.Winner != "v2" || st.Route.Weights()["v2"] != 100 {
-		t.Fatalf("completed with winner %q weights %v", st.Winner, st.Route.Weights())
-	}
-	// The state is saved before the step is published: wait for the
-	// promotion to be served.
-	served := func() []map[string]uint32 {
-		pub.mu.Lock()
-		defer pub.mu.Unlock()
-		return append([]map[string]uint32(nil), pub.served...)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for s := served(); s[len(s)-1]["v2"] != 100 && time.Now().Before(deadline); s = served() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	var v2 []uint32
-	for _, w := range served() {
-		if len(v2) == 0 || v2[len(v2)-1] != w["v2"] {
-			v2 = append(v2, w["v2"])
+	synctest.Test(t, func(t *testing.T) {
+		pub := &recorder{}
+		r := newTestRunner(t, t.TempDir(), constant(healthy(5000)), pub)
+		if err := r.SetModel(t.Context(), segmentModel(time.Second)); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if want := []uint32{20, 40, 60, 100}; !slices.Equal(v2, want) {
-		t.Errorf("v2 weights served %v, want %v", v2, want)
-	}
-	if len(st.History) != 3 {
-		t.Errorf("%d history records, want 3", len(st.History))
-	}
+		st := waitStage(t, r, Completed, time.Second)
+		if st.Winner != "v2" || st.Route.Weights()["v2"] != 100 {
+			t.Fatalf("completed with winner %q weights %v", st.Winner, st.Route.Weights())
+		}
+		synctest.Wait() // the promotion is published after it is saved
+		var v2 []uint32
+		for _, w := range pub.served {
+			if len(v2) == 0 || v2[len(v2)-1] != w["v2"] {
+				v2 = append(v2, w["v2"])
+			}
+		}
+		if want := []uint32{20, 40, 60, 100}; !slices.Equal(v2, want) {
+			t.Errorf("v2 weights served %v, want %v", v2, want)
+		}
+		if len(st.History) != 3 {
+			t.Errorf("%d history records, want 3", len(st.History))
+		}
+		// Looks are one interval apart, each one interval after its step
+		// was in place.
+		for i, h := range st.History {
+			if got := h.At.Sub(h.WindowStart); got != time.Second {
+				t.Errorf("look %d came %s after its step started, want 1s", i, got)
+			}
+		}
+	})
 }
 
+// A metrics outage holds, then pauses for a person: it never advances,
+// never promotes, and (by default) does not roll back either.
 func TestRunnerNeverPromotesWithoutMetrics(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	outage := Observations{"v1": {}, "v2": {
-		"mean-latency": {Error: "dial tcp 127.0.0.1:9090: connection refused"},
-		"p95-latency":  {Error: "dial tcp 127.0.0.1:9090: connection refused"},
-		"error-rate":   {Error: "dial tcp 127.0.0.1:9090: connection refused"},
-	}}
-	r := newTestRunner(t, t.TempDir(), constant(outage), &recorder{})
-	r.Start(ctx)
-	r.SetModel(ctx, segmentModel(30*time.Millisecond))
-	st := waitStage(t, r, RolledBack)
-	for _, h := range st.History {
-		if h.Action == Advance || h.Action == PromoteWinner {
-			t.Fatalf("advanced without metrics: %+v", h)
+	synctest.Test(t, func(t *testing.T) {
+		refused := Observation{Error: "dial tcp 127.0.0.1:9090: connection refused"}
+		outage := Observations{"v1": {}, "v2": {"mean-latency": refused, "p95-latency": refused, "error-rate": refused}}
+		r := newTestRunner(t, t.TempDir(), constant(outage), &recorder{})
+		r.SetModel(t.Context(), segmentModel(time.Second))
+		st := waitStage(t, r, Paused, time.Second)
+		for _, h := range st.History {
+			if h.Action == Advance || h.Action == PromoteWinner {
+				t.Fatalf("advanced without metrics: %+v", h)
+			}
 		}
-	}
-	if len(st.History) != 3 || st.History[0].Action != Hold {
-		t.Errorf("history %+v: want two holds then the rollback", st.History)
-	}
+		if len(st.History) != 3 || st.History[0].Action != Hold || st.History[2].Action != Pause {
+			t.Errorf("history %+v: want two holds then the pause", st.History)
+		}
+		if w := st.Route.Weights(); w["v2"] != 20 {
+			t.Errorf("paused at %v, want the weights where they were (v2 20)", w)
+		}
+	})
+}
+
+// A paused experiment resumes when it is edited, keeping its step.
+func TestRunnerResumesAPausedExperimentWhenEdited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		obs := healthy(10) // never enough for minSamples
+		r := newTestRunner(t, t.TempDir(), constant(obs), &recorder{})
+		m := segmentModel(time.Second)
+		m.Experiments[0].MaxStepDuration = 5 * time.Second
+		r.SetModel(t.Context(), m)
+		st := waitStage(t, r, Paused, time.Second)
+		if !strings.Contains(st.Reason, "maxStepDuration") {
+			t.Fatalf("paused for %q, want maxStepDuration", st.Reason)
+		}
+		r.SetModel(t.Context(), m) // unchanged: stays paused
+		if st := r.States()[0]; st.Stage != Paused {
+			t.Fatalf("an unchanged policy resumed it: %s", st.Stage)
+		}
+		m.Experiments[0].MaxStepDuration = time.Hour
+		r.SetModel(t.Context(), m)
+		synctest.Wait()
+		if st := r.States()[0]; st.Stage != Running || st.Route.Weights()["v2"] != 20 || st.Reason != "resumed after an edit" {
+			t.Fatalf("after the edit: %s %v %q, want running at the same step", st.Stage, st.Route.Weights(), st.Reason)
+		}
+	})
 }
 
 // A step a proxy rejects halts the experiment and serves the last good
 // weights again.
 func TestRunnerHaltsOnRejectedStep(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pub := &recorder{reject: func(w map[string]uint32) error {
-		if w["v2"] >= 40 {
-			return errors.New("proxy edge-1 rejected routes: bad weights")
+	synctest.Test(t, func(t *testing.T) {
+		pub := &recorder{reject: func(w map[string]uint32) error {
+			if w["v2"] >= 40 {
+				return errors.New("proxy edge-1 rejected routes: bad weights")
+			}
+			return nil
+		}}
+		r := newTestRunner(t, t.TempDir(), constant(healthy(5000)), pub)
+		r.SetModel(t.Context(), segmentModel(time.Second))
+		st := waitStage(t, r, Halted, time.Second)
+		if w := st.Route.Weights(); w["v2"] != 20 {
+			t.Fatalf("halted at %v, want the last good v2 20 (the first step, taken at start)", w)
 		}
-		return nil
-	}}
-	r := newTestRunner(t, t.TempDir(), constant(healthy(100)), pub)
-	r.Start(ctx)
-	r.SetModel(ctx, segmentModel(30*time.Millisecond))
-	st := waitStage(t, r, Halted)
-	if w := st.Route.Weights(); w["v2"] != 20 {
-		t.Fatalf("halted at %v, want the last good v2 20 (the first step, taken at start)", w)
-	}
-	time.Sleep(50 * time.Millisecond) // the restore is published asynchronously
-	pub.mu.Lock()
-	last := pub.served[len(pub.served)-1]
-	pub.mu.Unlock()
-	if last["v2"] != 20 {
-		t.Errorf("last served %v, want the last good weights back", last)
-	}
+		synctest.Wait() // the restore is published asynchronously
+		pub.mu.Lock()
+		last := pub.served[len(pub.served)-1]
+		pub.mu.Unlock()
+		if last["v2"] != 20 {
+			t.Errorf("last served %v, want the last good weights back", last)
+		}
+	})
 }
 
 // After a restart the runner serves the saved step before anything else:
 // the proxies never see the weights jump back to the policy's.
 func TestRunnerResumesAtTheSameStep(t *testing.T) {
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := newTestRunner(t, dir, constant(healthy(100)), &recorder{})
-	r.Start(ctx)
-	m := segmentModel(50 * time.Millisecond)
-	m.Experiments[0].Iterations = 10
-	r.SetModel(ctx, m)
-	deadline := time.Now().Add(5 * time.Second)
-	for r.States()[0].Iteration < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("no progress")
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(t.Context())
+		store, err := NewStore(dir)
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	r.Wait()
-	before := r.States()[0]
+		r, err := NewRunner(RunnerConfig{Store: store, Observer: constant(healthy(5000)), Publisher: &recorder{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Start(ctx)
+		m := segmentModel(time.Second)
+		m.Experiments[0].Iterations = 10
+		r.SetModel(ctx, m)
+		for r.States()[0].Iteration < 2 {
+			time.Sleep(time.Second)
+		}
+		cancel()
+		r.Wait()
+		before := r.States()[0]
 
-	again := newTestRunner(t, dir, constant(healthy(100)), &recorder{})
-	eff := again.Effective(m)
-	if got, want := wakanda(eff), before.Route.Weights(); got["v2"] != want["v2"] || got["v2"] == 0 {
-		t.Fatalf("after restart the first model serves %v, want the saved %v", got, want)
-	}
-	if st := again.States()[0]; st.Iteration != before.Iteration {
-		t.Fatalf("resumed at iteration %d, want %d", st.Iteration, before.Iteration)
-	}
+		again := newTestRunner(t, dir, constant(healthy(5000)), &recorder{})
+		eff := again.Effective(m)
+		if got, want := wakanda(eff), before.Route.Weights(); got["v2"] != want["v2"] || got["v2"] == 0 {
+			t.Fatalf("after restart the first model serves %v, want the saved %v", got, want)
+		}
+		if st := again.States()[0]; st.Iteration != before.Iteration || !st.EvidenceStart.Equal(before.EvidenceStart) {
+			t.Fatalf("resumed at iteration %d evidence from %s, want %d from %s", st.Iteration, st.EvidenceStart, before.Iteration, before.EvidenceStart)
+		}
+	})
 }
 
 // Editing objectives keeps the progress; editing the candidates restarts.
@@ -269,33 +300,35 @@ func TestCanaryOfAMirroredCandidateServesItsSteps(t *testing.T) {
 // A decision that cannot be saved is not applied: neither the state nor
 // what proxies are served moves, and the reason says why.
 func TestUnsavedDecisionIsNotApplied(t *testing.T) {
-	dir := t.TempDir()
-	pub := &recorder{}
-	r := newTestRunner(t, dir, constant(healthy(100)), pub)
-	if err := r.SetModel(context.Background(), segmentModel(50*time.Millisecond)); err != nil {
-		t.Fatal(err)
-	}
-	// The runner may be writing into dir while it goes: retry.
-	for err := os.RemoveAll(dir); err != nil; err = os.RemoveAll(dir) {
-		time.Sleep(time.Millisecond)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(r.States()[0].Reason, "could not save") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no save failure reported: %s", r.States()[0].Reason)
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		pub := &recorder{}
+		r := newTestRunner(t, dir, constant(healthy(5000)), pub)
+		if err := r.SetModel(t.Context(), segmentModel(time.Second)); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond)
-	st := r.States()[0]
-	if st.Iteration != 0 || st.Route.Weights()["v2"] != 20 || len(st.History) != 0 {
-		t.Fatalf("iteration %d weights %v history %d: an unsaved decision moved the state", st.Iteration, st.Route.Weights(), len(st.History))
-	}
-	pub.mu.Lock()
-	defer pub.mu.Unlock()
-	for _, w := range pub.served {
-		if w["v2"] > 20 {
-			t.Fatalf("served %v: an unsaved step reached the proxies", w)
+		synctest.Wait() // the first step is rolled out and saved
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
 		}
-	}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		st := r.States()[0]
+		if !strings.Contains(st.Reason, "could not save") {
+			t.Fatalf("no save failure reported: %s", st.Reason)
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		st = r.States()[0]
+		if st.Iteration != 0 || st.Route.Weights()["v2"] != 20 || len(st.History) != 0 {
+			t.Fatalf("iteration %d weights %v history %d: an unsaved decision moved the state", st.Iteration, st.Route.Weights(), len(st.History))
+		}
+		pub.mu.Lock()
+		defer pub.mu.Unlock()
+		for _, w := range pub.served {
+			if w["v2"] > 20 {
+				t.Fatalf("served %v: an unsaved step reached the proxies", w)
+			}
+		}
+	})
 }

@@ -8,6 +8,7 @@ package analysis
 import (
 	"time"
 
+	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/policy"
 )
 
@@ -28,9 +29,14 @@ const (
 	// Halted: a proxy rejected a step; the last good weights are back and
 	// nothing moves until the experiment is edited.
 	Halted Stage = "Halted"
+	// Paused: the experiment could not decide (too little traffic by
+	// maxStepDuration, or metrics down too long) and waits for a person:
+	// the weights stay, and editing the experiment resumes it.
+	Paused Stage = "Paused"
 )
 
-// Done reports whether the experiment has ended.
+// Done reports whether the experiment has stopped deciding: it ended, or
+// it is paused.
 func (s Stage) Done() bool { return s != Running }
 
 // Action is what one iteration decided.
@@ -39,8 +45,11 @@ type Action string
 const (
 	// Advance: objectives passed; the next step is applied.
 	Advance Action = "advance"
-	// Hold: no judgement this interval (no data, too few samples).
+	// Hold: nothing decided at this look: too little evidence yet, the
+	// metrics source down, or a failure not yet seen failureLimit times.
 	Hold Action = "hold"
+	// Pause: the experiment could not decide and waits for a person.
+	Pause Action = "pause"
 	// RollBack: the experiment failed; the baseline takes the traffic.
 	RollBack Action = "rollback"
 	// PromoteWinner: the experiment passed; the winner takes the traffic.
@@ -82,8 +91,10 @@ type State struct {
 	Stage Stage             `json:"stage"`
 	// Iteration counts judgements that passed.
 	Iteration int `json:"iteration"`
-	// NoData counts intervals in a row without a judgement.
+	// NoData counts looks in a row with the metrics source down.
 	NoData int `json:"noData"`
+	// Failures counts looks in a row with an objective shown failing.
+	Failures int `json:"failures,omitempty"`
 	// Route is what is served on the experiment's route now.
 	Route Route `json:"route"`
 	// LastGood is the route before the step now being rolled out, restored
@@ -91,21 +102,28 @@ type State struct {
 	LastGood Route  `json:"lastGood"`
 	Winner   string `json:"winner,omitempty"`
 	Reason   string `json:"reason"`
-	// WindowStart is when every proxy had ACKed the current step: metrics
-	// are read from then on.
+	// WindowStart is when every proxy had ACKed the current step: the
+	// step's own metrics are read from then on.
 	WindowStart time.Time `json:"windowStart"`
+	// EvidenceStart is when every proxy had ACKed the experiment's first
+	// step: verdicts are on all the data since then.
+	EvidenceStart time.Time `json:"evidenceStart,omitzero"`
 	StartedAt   time.Time `json:"startedAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`
 	History     []Record  `json:"history"`
 }
 
-// Record is one iteration: what was measured, judged and decided.
+// Record is one look: what was measured, judged and decided.
 type Record struct {
 	// Iteration is State.Iteration after the decision.
-	Iteration   int       `json:"iteration"`
-	At          time.Time `json:"at"`
-	WindowStart time.Time `json:"windowStart"`
-	// Observations are the values read, per version and metric.
+	Iteration int       `json:"iteration"`
+	At        time.Time `json:"at"`
+	// WindowStart is when the step judged began, EvidenceStart when the
+	// experiment's evidence did.
+	WindowStart   time.Time `json:"windowStart"`
+	EvidenceStart time.Time `json:"evidenceStart,omitzero"`
+	// Observations are the values read over the experiment's evidence
+	// window, per version and metric (without bucket counts).
 	Observations Observations `json:"observations"`
 	Verdicts     []Verdict    `json:"verdicts"`
 	Action       Action       `json:"action"`
@@ -118,24 +136,111 @@ type Record struct {
 // Observations are metric values per version, then per metric name.
 type Observations map[string]map[string]Observation
 
-// Observation is one metric's value for one version over the window.
+// Evidence is what one look reads: every version's metrics over the whole
+// experiment (since its first step was in place everywhere), which the
+// verdicts are on, and over the current step alone, which paces the steps.
+type Evidence struct {
+	Experiment Observations `json:"experiment"`
+	Step       Observations `json:"step"`
+}
+
+// Observation is one metric for one version over a window: its value, and
+// the counts behind it that say how uncertain the value is.
 type Observation struct {
 	Value float64 `json:"value"`
 	// Samples is the number of requests behind the value.
 	Samples float64 `json:"samples"`
+	// Type says what Value is (mean, quantile, ratio, count); Quantile
+	// and Scale complete it (a ratio's Value is Scale×Events/Samples).
+	Type     metrics.Type `json:"type,omitempty"`
+	Quantile float64      `json:"quantile,omitempty"`
+	Scale    float64      `json:"scale,omitempty"`
+	Unit     string       `json:"unit,omitempty"`
+	// Events is a ratio's numerator (errors).
+	Events float64 `json:"events,omitempty"`
+	// Sum and Buckets are a histogram's, in the metric's unit.
+	Sum     float64          `json:"sum,omitempty"`
+	Buckets []metrics.Bucket `json:"buckets,omitempty"`
 	// Error says why the value could not be read; the value is then
 	// meaningless and the version is not judged.
 	Error string `json:"error,omitempty"`
+	// NoData marks an Error that only means nothing to judge yet (no
+	// requests, no series): too little traffic, not a source down.
+	NoData bool `json:"noData,omitempty"`
 }
 
-// Verdict is one objective checked for one version.
+// summary is o without its bucket counts, for the history.
+func (o Observation) summary() Observation {
+	o.Buckets = nil
+	return o
+}
+
+// Outcome is what the data show of one objective, or of one of its
+// limits.
+type Outcome string
+
+const (
+	// Pass: shown within the limits, at the experiment's confidence.
+	Pass Outcome = "pass"
+	// Fail: shown beyond a limit.
+	Fail Outcome = "fail"
+	// Pending: not shown either way yet.
+	Pending Outcome = "pending"
+)
+
+// Verdict is one objective judged for one version.
 type Verdict struct {
-	Version string  `json:"version"`
-	Metric  string  `json:"metric"`
-	Value   float64 `json:"value"`
-	// Upper and Lower are the limits applied, after scaling relative
-	// limits by the baseline's value.
-	Upper *float64 `json:"upper,omitempty"`
-	Lower *float64 `json:"lower,omitempty"`
-	Pass  bool     `json:"pass"`
+	Version string `json:"version"`
+	Metric  string `json:"metric"`
+	// Objective is the objective's index in the spec.
+	Objective int `json:"objective"`
+	// Value is the metric over the evidence window, as the metric
+	// defines it (a mean, a quantile, a ratio, a count).
+	Value float64 `json:"value"`
+	// Samples is the number of requests behind it.
+	Samples float64 `json:"samples"`
+	Outcome Outcome `json:"outcome"`
+	// Pass is Outcome == "pass".
+	Pass bool `json:"pass"`
+	// Leaning is true when the current step's own data sit within the
+	// limits: the step may advance (it paces exposure; it never fails
+	// anything).
+	Leaning bool `json:"leaning"`
+	// Checks are the objective's limits, each with the quantity it
+	// bounds and that quantity's anytime-valid interval.
+	Checks []Check `json:"checks"`
+	// Why says, in words, what was seen and why it passed, failed or is
+	// not decided yet.
+	Why string `json:"why"`
+}
+
+// Check is one limit of an objective against the data.
+type Check struct {
+	// Quantity is what is limited, in words: "error rate", "share of
+	// requests slower than 100 ms", "mean ÷ v1's".
+	Quantity string `json:"quantity"`
+	// Unit of Estimate, Low, High and Limit: "ms", "%", "×".
+	Unit string `json:"unit,omitempty"`
+	// Op is "<=" or ">=".
+	Op    string  `json:"op"`
+	Limit float64 `json:"limit"`
+	// Estimate is the quantity over the evidence window.
+	Estimate float64 `json:"estimate"`
+	// Low and High bound the quantity, anytime-valid: Low at the level
+	// that can fail the check (alpha split over every check), High at the
+	// level that can pass it (alpha), for a "<=" limit; the other way
+	// round for ">=". Nil is unbounded.
+	Low  *float64 `json:"low,omitempty"`
+	High *float64 `json:"high,omitempty"`
+	// StepEstimate is the quantity over the current step alone, and
+	// StepSamples the requests behind it.
+	StepEstimate *float64 `json:"stepEstimate,omitempty"`
+	StepSamples  float64  `json:"stepSamples"`
+	Outcome      Outcome  `json:"outcome"`
+	// Need is about how many requests in all would decide the check if
+	// the data went on as so far; nil when decided or never.
+	Need *float64 `json:"need,omitempty"`
+	// Note qualifies the check (a limit inside a histogram bucket, a
+	// ratio of rates near zero).
+	Note string `json:"note,omitempty"`
 }

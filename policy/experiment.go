@@ -39,6 +39,17 @@ const (
 	Rollback = "rollback"
 )
 
+// Wait actions: what an experiment does when it cannot decide (too
+// little traffic by MaxStepDuration, or metrics down MaxNoData looks).
+const (
+	// Hold keeps the weights and goes on collecting and looking.
+	Hold = "hold"
+	// Pause keeps the weights and stops deciding until a person acts
+	// (edits the experiment).
+	Pause = "pause"
+	// Rollback (above) rolls the candidates back.
+)
+
 // Experiment drives one route of one app from metrics: each interval it
 // reads the objectives' metrics for every version, and advances, holds,
 // rolls back or promotes. It changes only weights and the mirror of its
@@ -71,18 +82,40 @@ type Experiment struct {
 	// Reward picks the winner of an AB experiment.
 	Reward *Reward `yaml:"reward,omitempty" json:"reward,omitempty"`
 
-	// Interval between judgements. Default 10s.
+	// Interval is how often the experiment looks at its metrics. Evidence
+	// accumulates between looks: it is how often we look, not how much
+	// we remember. Default 10s.
 	Interval time.Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
-	// Iterations is how many judgements that pass the experiment needs
-	// before it ends. Default 10.
+	// Iterations is how many looks that find nothing failing the
+	// experiment needs; each advances a Progressive canary one step, and
+	// the last one also needs every objective shown to pass. Default 10.
 	Iterations int `yaml:"iterations,omitempty" json:"iterations,omitempty"`
-	// MinSamples is the number of requests each version needs in an
-	// interval before it is judged at all. Default 20.
+	// MinSamples is the number of requests each version needs in a step
+	// before the step can advance. Default 20.
 	MinSamples int `yaml:"minSamples,omitempty" json:"minSamples,omitempty"`
-	// MaxNoData is how many intervals in a row may lack data (metrics
-	// unreachable, too few samples) before the experiment rolls back.
-	// Default 3.
+	// Alpha bounds the chance of a wrong verdict over the whole
+	// experiment, however often it looks: of rolling back versions that
+	// meet their objectives, and of passing an objective a version does
+	// not meet. Default 0.05.
+	Alpha float64 `yaml:"alpha,omitempty" json:"alpha,omitempty"`
+	// FailureLimit is how many looks in a row must show an objective
+	// failing before the experiment fails. Default 1: a failure is shown
+	// at the experiment's confidence already (see docs/decision-quality.md).
+	FailureLimit int `yaml:"failureLimit,omitempty" json:"failureLimit,omitempty"`
+	// MaxStepDuration is how long a step may stay undecided (too little
+	// traffic to tell) before OnInconclusive. Default 30m.
+	MaxStepDuration time.Duration `yaml:"maxStepDuration,omitempty" json:"maxStepDuration,omitempty"`
+	// OnInconclusive is what an undecided step does at MaxStepDuration:
+	// hold (keep collecting), pause (wait for a person) or rollback.
+	// Default pause.
+	OnInconclusive string `yaml:"onInconclusive,omitempty" json:"onInconclusive,omitempty"`
+	// MaxNoData is how many looks in a row the metrics source may be down
+	// (unreachable, failing, stale) before OnNoData. Too few requests is
+	// not "no data": that is an undecided step. Default 3.
 	MaxNoData int `yaml:"maxNoData,omitempty" json:"maxNoData,omitempty"`
+	// OnNoData is what a metrics outage longer than MaxNoData looks does:
+	// hold, pause or rollback. Default pause. An outage never promotes.
+	OnNoData string `yaml:"onNoData,omitempty" json:"onNoData,omitempty"`
 
 	// OnSuccess is promote, keep or rollback. Defaults to promote, except
 	// keep for Conformance.

@@ -29,6 +29,21 @@ func (e *Experiment) Defaults() {
 	if e.MaxNoData == 0 {
 		e.MaxNoData = 3
 	}
+	if e.OnNoData == "" {
+		e.OnNoData = Pause
+	}
+	if e.Alpha == 0 {
+		e.Alpha = 0.05
+	}
+	if e.FailureLimit == 0 {
+		e.FailureLimit = 1
+	}
+	if e.MaxStepDuration == 0 {
+		e.MaxStepDuration = 30 * time.Minute
+	}
+	if e.OnInconclusive == "" {
+		e.OnInconclusive = Pause
+	}
 	if e.OnSuccess == "" {
 		e.OnSuccess = Promote
 		if e.Testing == Conformance {

@@ -163,6 +163,15 @@ func (e *Experiment) validateTiming(fe *fieldErrors) {
 	if e.MaxNoData < 1 {
 		fe.add("maxNoData", "%d: at least 1", e.MaxNoData)
 	}
+	if !(e.Alpha > 0 && e.Alpha <= 0.5) {
+		fe.add("alpha", "%v: use a probability in (0, 0.5], e.g. 0.05", e.Alpha)
+	}
+	if e.FailureLimit < 1 || e.FailureLimit > 100 {
+		fe.add("failureLimit", "%d: use 1 to 100 looks", e.FailureLimit)
+	}
+	if e.MaxStepDuration < e.Interval {
+		fe.add("maxStepDuration", "%v is shorter than the interval %v: a step would give up before its first look", e.MaxStepDuration, e.Interval)
+	}
 }
 
 func (e *Experiment) validateActions(fe *fieldErrors) {
@@ -171,6 +180,11 @@ func (e *Experiment) validateActions(fe *fieldErrors) {
 	}
 	if !slices.Contains([]string{Rollback, Keep}, e.OnFailure) {
 		fe.add("onFailure", "%q: use rollback or keep", e.OnFailure)
+	}
+	for _, w := range []struct{ path, v string }{{"onInconclusive", e.OnInconclusive}, {"onNoData", e.OnNoData}} {
+		if !slices.Contains([]string{Hold, Pause, Rollback}, w.v) {
+			fe.add(w.path, "%q: use hold, pause or rollback", w.v)
+		}
 	}
 }
 

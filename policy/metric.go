@@ -22,7 +22,10 @@ type Metric struct {
 	// Quantile is the φ of a quantile metric, in (0, 1).
 	Quantile float64 `yaml:"quantile,omitempty" json:"quantile,omitempty"`
 	// Scale multiplies values into Unit (1000 for seconds to ms); 0 is 1.
-	Scale      float64       `yaml:"scale,omitempty" json:"scale,omitempty"`
+	Scale float64 `yaml:"scale,omitempty" json:"scale,omitempty"`
+	// Bounds are the histogram's bucket bounds in Unit, when known, for
+	// validation to check latency limits against.
+	Bounds     []float64     `yaml:"bounds,omitempty" json:"bounds,omitempty"`
 	Prometheus MetricQueries `yaml:"prometheus,omitempty" json:"prometheus,omitempty"`
 	Scrape     MetricScrape  `yaml:"scrape,omitempty" json:"scrape,omitempty"`
 	Source     Source        `yaml:"-" json:"source"`
@@ -32,6 +35,8 @@ type Metric struct {
 type MetricQueries struct {
 	Value   string `yaml:"value,omitempty" json:"value,omitempty"`
 	Samples string `yaml:"samples,omitempty" json:"samples,omitempty"`
+	// Buckets gives a mean or quantile metric's bucket counts.
+	Buckets string `yaml:"buckets,omitempty" json:"buckets,omitempty"`
 }
 
 // MetricScrape says which scraped series the metric is computed from: a

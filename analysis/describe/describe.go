@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -37,9 +36,12 @@ func Experiment(w io.Writer, st *analysis.State) error {
 	e := &st.Spec
 	fmt.Fprintf(w, "Experiment %s — %s, %s, on %s route %s\n", e.Name, e.Testing, e.Deployment, e.App, e.Route)
 	fmt.Fprintf(w, "  Stage:     %s %s\n", st.Stage, mark(st.Stage))
-	fmt.Fprintf(w, "  Progress:  %s %d/%d iterations passed", bar(st.Iteration, e.Iterations), st.Iteration, e.Iterations)
+	fmt.Fprintf(w, "  Progress:  %s %d/%d iterations", bar(st.Iteration, e.Iterations), st.Iteration, e.Iterations)
+	if st.Stage == analysis.Running && !st.WindowStart.IsZero() && e.MaxStepDuration > 0 {
+		fmt.Fprintf(w, "  (this step since %s, up to %s)", st.WindowStart.Format("15:04:05"), e.MaxStepDuration)
+	}
 	if st.NoData > 0 {
-		fmt.Fprintf(w, "  (holding: %d/%d intervals without data)", st.NoData, e.MaxNoData)
+		fmt.Fprintf(w, "  (metrics down: %d/%d looks)", st.NoData, e.MaxNoData)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  Weights:   %s\n", weights(st.Route))
@@ -47,6 +49,9 @@ func Experiment(w io.Writer, st *analysis.State) error {
 		fmt.Fprintf(w, "  Winner:    %s\n", st.Winner)
 	}
 	fmt.Fprintf(w, "  Decision:  %s\n", st.Reason)
+	if !st.EvidenceStart.IsZero() {
+		fmt.Fprintf(w, "  Evidence:  since %s; wrong verdicts at most %s over the whole experiment (alpha)\n", st.EvidenceStart.Format("15:04:05"), percent(e.Alpha))
+	}
 	last := lastJudged(st.History)
 	if last == nil {
 		fmt.Fprintln(w, "  Objectives: no values yet")
@@ -61,6 +66,8 @@ func mark(s analysis.Stage) string {
 		return "✔"
 	case analysis.RolledBack, analysis.Failed, analysis.Halted:
 		return "✘"
+	case analysis.Paused:
+		return "⏸ (waiting for a person)"
 	}
 	return "…"
 }
@@ -93,94 +100,116 @@ func weights(r analysis.Route) string {
 	return s
 }
 
-// lastJudged is the most recent record with values, so that a hold does
-// not blank the table.
+// lastJudged is the most recent record with verdicts, so that a look
+// during a metrics outage does not blank the table.
 func lastJudged(h []analysis.Record) *analysis.Record {
 	for i := len(h) - 1; i >= 0; i-- {
-		if len(h[i].Observations) > 0 {
+		if len(h[i].Verdicts) > 0 {
 			return &h[i]
 		}
 	}
 	return nil
 }
 
+// objectives writes one line per objective and version judged: the
+// outcome, the estimate with its anytime-valid interval against the
+// limit, and the requests behind it; then why each undecided or failing
+// one is so.
 func objectives(w io.Writer, e *policy.Experiment, r *analysis.Record) error {
-	versions := e.Versions()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  Objective\t")
-	for _, v := range versions {
-		fmt.Fprintf(tw, "%s\t", v)
-	}
-	fmt.Fprintln(tw)
-	verdict := map[string]analysis.Verdict{}
+	fmt.Fprintln(tw, "  Objective\tVersion\t\tEstimate\tInterval\tLimit\tRequests\t")
 	for _, vd := range r.Verdicts {
-		verdict[vd.Version+"\x00"+vd.Metric] = vd
-	}
-	for _, o := range e.Objectives {
-		fmt.Fprintf(tw, "  %s\t", limitText(o))
-		for _, v := range versions {
-			fmt.Fprintf(tw, "%s\t", cell(r.Observations[v][o.Metric], verdict, v, o.Metric))
+		o := e.Objectives[vd.Objective]
+		for i, ck := range vd.Checks {
+			name, version := "", ""
+			if i == 0 {
+				name, version = objectiveText(o), vd.Version
+			}
+			est := value(ck.Estimate, ck.Unit)
+			if ck.Quantity != vd.Metric {
+				est = ck.Quantity + " " + est // a share over a latency, a ratio to the baseline's
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s %s\t%.0f\t\n", name, version, outcome(ck.Outcome),
+				est, interval(ck), opText(ck.Op), value(ck.Limit, ck.Unit), vd.Samples)
 		}
-		fmt.Fprintln(tw)
+		if len(vd.Checks) == 0 {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t\t\t\t%.0f\t\n", objectiveText(o), vd.Version, outcome(vd.Outcome), vd.Samples)
+		}
 	}
-	fmt.Fprintf(tw, "  requests\t")
-	for _, v := range versions {
-		fmt.Fprintf(tw, "%s\t", samples(r.Observations[v]))
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	fmt.Fprintln(tw)
-	return tw.Flush()
+	for _, vd := range r.Verdicts {
+		if vd.Outcome != analysis.Pass {
+			fmt.Fprintf(w, "  %s %s: %s\n", outcome(vd.Outcome), vd.Version, vd.Why)
+		}
+	}
+	return nil
 }
 
-func limitText(o policy.Objective) string {
+func objectiveText(o policy.Objective) string {
 	rel := ""
 	if o.RelativeTo != "" {
-		rel = "×" + o.RelativeTo + " "
+		rel = "× " + o.RelativeTo + "'s"
 	}
 	switch {
 	case o.UpperLimit != nil && o.LowerLimit != nil:
-		return fmt.Sprintf("%.4g ≤ %s ≤ %s%.4g", *o.LowerLimit, o.Metric, rel, *o.UpperLimit)
+		return fmt.Sprintf("%.4g%s ≤ %s ≤ %.4g%s", *o.LowerLimit, rel, o.Metric, *o.UpperLimit, rel)
 	case o.UpperLimit != nil:
-		return fmt.Sprintf("%s ≤ %s%.4g", o.Metric, rel, *o.UpperLimit)
+		return fmt.Sprintf("%s ≤ %.4g%s", o.Metric, *o.UpperLimit, rel)
 	case o.LowerLimit != nil:
-		return fmt.Sprintf("%s ≥ %s%.4g", o.Metric, rel, *o.LowerLimit)
+		return fmt.Sprintf("%s ≥ %.4g%s", o.Metric, *o.LowerLimit, rel)
 	}
 	return o.Metric
 }
 
-func cell(ob analysis.Observation, verdict map[string]analysis.Verdict, version, metric string) string {
-	if ob.Error != "" {
-		return "error"
+func outcome(o analysis.Outcome) string {
+	switch o {
+	case analysis.Pass:
+		return "✔"
+	case analysis.Fail:
+		return "✘"
 	}
-	if ob.Samples == 0 && ob.Value == 0 {
-		return "-"
-	}
-	s := fmt.Sprintf("%.4g", ob.Value)
-	if math.IsNaN(ob.Value) {
-		s = "NaN"
-	}
-	if vd, ok := verdict[version+"\x00"+metric]; ok {
-		if vd.Pass {
-			s += " ✔"
-		} else {
-			s += " ✘"
-		}
-	}
-	return s
+	return "…"
 }
 
-// samples is the largest sample count among a version's metrics.
-func samples(obs map[string]analysis.Observation) string {
-	if len(obs) == 0 {
+func opText(op string) string {
+	if op == ">=" {
+		return "≥"
+	}
+	return "≤"
+}
+
+func interval(ck analysis.Check) string {
+	lo, hi := "−∞", "∞"
+	if ck.Low != nil {
+		lo = value(*ck.Low, ck.Unit)
+	}
+	if ck.High != nil {
+		hi = value(*ck.High, ck.Unit)
+	}
+	if ck.Low == nil && ck.High == nil {
 		return "-"
 	}
-	var names []string
-	for n := range obs {
-		names = append(names, n)
+	return "[" + lo + ", " + hi + "]"
+}
+
+// value writes v in unit: rates and shares as percentages.
+func value(v float64, unit string) string {
+	switch unit {
+	case "ratio", "share":
+		return percent(v)
+	case "×":
+		return fmt.Sprintf("%.3g×", v)
+	case "":
+		return fmt.Sprintf("%.4g", v)
 	}
-	sort.Strings(names)
-	best := 0.0
-	for _, n := range names {
-		best = math.Max(best, obs[n].Samples)
+	return fmt.Sprintf("%.4g %s", v, unit)
+}
+
+func percent(v float64) string {
+	if math.IsNaN(v) {
+		return "NaN"
 	}
-	return fmt.Sprintf("%.0f", best)
+	return fmt.Sprintf("%.3g %%", 100*v)
 }

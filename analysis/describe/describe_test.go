@@ -2,37 +2,58 @@ package describe
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/policy"
 )
 
+// The status of an experiment judged by the real analysis.Evaluate: per
+// objective the outcome, the estimate with its interval against the
+// limit, the requests, and why what is not decided is not.
 func TestExperimentShowsWhy(t *testing.T) {
 	up := func(v float64) *float64 { return &v }
 	w := func(v uint32) *uint32 { return &v }
-	st := analysis.State{
-		Spec: policy.Experiment{Name: "wakanda", App: "sample-app", Route: "wakanda", Testing: policy.Canary, Deployment: policy.Progressive,
-			Baseline: "v1", Candidates: []string{"v2"}, Iterations: 10, MaxNoData: 3,
-			Objectives: []policy.Objective{{Metric: "app/mean-latency", UpperLimit: up(50)}, {Metric: "app/error-rate", UpperLimit: up(0.01)}}},
-		Stage: analysis.RolledBack, Iteration: 2,
-		Route:  analysis.Route{Split: []policy.Backend{{Variant: "v1", Weight: w(100)}, {Variant: "v2", Weight: w(0)}}},
-		Reason: "v2 fails: v2 app/error-rate = 0.2 > 0.01",
-		History: []analysis.Record{{
-			Observations: analysis.Observations{
-				"v1": {"app/mean-latency": {Value: 21, Samples: 300}, "app/error-rate": {Value: 0, Samples: 300}},
-				"v2": {"app/mean-latency": {Value: 22, Samples: 120}, "app/error-rate": {Value: 0.2, Samples: 120}},
-			},
-			Verdicts: []analysis.Verdict{{Version: "v2", Metric: "app/mean-latency", Value: 22, Pass: true}, {Version: "v2", Metric: "app/error-rate", Value: 0.2, Pass: false}},
-		}},
+	e := policy.Experiment{Name: "wakanda", App: "sample-app", Route: "wakanda", Testing: policy.Canary,
+		Baseline: "v1", Candidates: []string{"v2"}, Iterations: 10,
+		Objectives: []policy.Objective{{Metric: "app/mean-latency", UpperLimit: up(50)}, {Metric: "app/error-rate", UpperLimit: up(0.01)}}}
+	e.Defaults()
+	route := &policy.Route{Name: "wakanda", Split: []policy.Backend{{Variant: "v1", Weight: w(100)}, {Variant: "v2", Weight: w(0)}}}
+	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	st := analysis.Start(&e, route, start)
+	st.StepStarted(start)
+
+	latency := func(n float64) analysis.Observation {
+		// Every request between 10 and 25 ms: a mean of 20 ms.
+		return analysis.Observation{Type: metrics.Mean, Unit: "ms", Samples: n, Sum: 20 * n, Value: 20,
+			Buckets: []metrics.Bucket{{UpperBound: 10, Count: 0}, {UpperBound: 25, Count: n}, {UpperBound: math.Inf(1), Count: n}}}
 	}
+	errs := func(x, n float64) analysis.Observation {
+		return analysis.Observation{Type: metrics.Ratio, Unit: "ratio", Scale: 1, Events: x, Samples: n, Value: x / n}
+	}
+	obs := analysis.Observations{
+		"v1": {"app/mean-latency": latency(1000), "app/error-rate": errs(0, 1000)},
+		"v2": {"app/mean-latency": latency(120), "app/error-rate": errs(0, 120)},
+	}
+	ev := analysis.Evidence{Experiment: obs, Step: obs}
+	at := start.Add(time.Minute)
+	next, _ := st.Apply(analysis.Evaluate(&e, route, st, ev, at), ev, at)
+
 	var b bytes.Buffer
-	if err := Experiment(&b, &st); err != nil {
+	if err := Experiment(&b, &next); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"RolledBack ✘", "2/10", "v1 100%  v2 0%", "v2 fails: v2 app/error-rate = 0.2 > 0.01", "app/error-rate ≤ 0.01", "0.2 ✘", "22 ✔", "300"} {
+	for _, want := range []string{
+		"Running …", "1/10", "v1 80%  v2 20%", "Evidence:  since 10:00:00",
+		"app/mean-latency ≤ 50  v2       ✔  20 ms", "≤ 50 ms", // passes: shown under 50 ms
+		"app/error-rate ≤ 0.01  v2       …  0 %", "[0 %, ", "≤ 1 %", "120", // pending
+		"… v2: app/error-rate 0 % (interval 0 % to", "requests in all would show it ≤ 1 %",
+	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)
 		}

@@ -1,5 +1,7 @@
 package metrics
 
+import "slices"
+
 // Names of the built-in metrics. The envoy/ ones read the stats of the
 // version's Envoy cluster (for a dark version, its shadow cluster), so they
 // work for any app; the app/ ones read the sample application's own
@@ -43,12 +45,19 @@ const (
 	appVersion  = `version="{{.Version}}"`
 )
 
+// Histogram bounds, in ms: Envoy's default histogram buckets, and the
+// sample app's (1 ms to 2.5 s in 1-2-5 steps).
+var (
+	envoyBounds = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
+	appBounds   = []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500}
+)
+
 // Builtin returns the built-in definitions, freshly built so callers may
 // change them.
 func Builtin() []Definition {
 	envoy := Selector{Matchers: []Matcher{{Label: "envoy_cluster_name", Op: Equal, Value: "{{.Cluster}}"}}}
 	app := Selector{Matchers: []Matcher{{Label: "version", Op: Equal, Value: "{{.Version}}"}}}
-	return []Definition{
+	defs := []Definition{
 		meanLatency(EnvoyMeanLatency, "Mean upstream request time of the version's Envoy cluster.", envoyRqTime, envoyCluster, envoy, 1),
 		quantileLatency(EnvoyP95Latency, "95th percentile upstream request time of the version's Envoy cluster, interpolated in Envoy's histogram buckets.", 0.95, envoyRqTime, envoyCluster, envoy, 1),
 		errorRate(EnvoyErrorRate, "Fraction of the cluster's upstream requests answered 5xx.",
@@ -62,6 +71,15 @@ func Builtin() []Definition {
 			appErrors+`{`+appVersion+`}`, appRequests+`{`+appVersion+`}`, with(app, appErrors), with(app, appRequests)),
 		requestCount(AppRequestCount, "Requests the sample app served for the version.", appRequests+`{`+appVersion+`}`, with(app, appRequests)),
 	}
+	for i := range defs {
+		switch defs[i].Name {
+		case EnvoyMeanLatency, EnvoyP95Latency:
+			defs[i].Bounds = slices.Clone(envoyBounds)
+		case AppMeanLatency, AppP95Latency:
+			defs[i].Bounds = slices.Clone(appBounds)
+		}
+	}
+	return defs
 }
 
 // with returns a copy of base on family, with extra matchers.
@@ -73,6 +91,12 @@ func with(base Selector, family string, extra ...Matcher) Selector {
 // over every matching series (every Envoy, every label combination).
 func increase(series string) string { return `sum(increase(` + series + `[{{.Window}}]))` }
 
+// bucketIncreases is the PromQL for a histogram's bucket counts over the
+// window, one series per le.
+func bucketIncreases(histogram, match string) string {
+	return `sum by (le) (increase(` + histogram + `_bucket{` + match + `}[{{.Window}}]))`
+}
+
 func meanLatency(name, desc, histogram, match string, sel Selector, scale float64) Definition {
 	count := increase(histogram + `_count{` + match + `}`)
 	return Definition{
@@ -80,6 +104,7 @@ func meanLatency(name, desc, histogram, match string, sel Selector, scale float6
 		Prometheus: PrometheusQueries{
 			Value:   increase(histogram+`_sum{`+match+`}`) + ` / ` + count,
 			Samples: count,
+			Buckets: bucketIncreases(histogram, match),
 		},
 		Scrape: ScrapeSpec{Histogram: with(sel, histogram)},
 	}
@@ -89,8 +114,9 @@ func quantileLatency(name, desc string, q float64, histogram, match string, sel 
 	return Definition{
 		Name: name, Unit: "ms", Description: desc, Type: Quantile, Quantile: q, Scale: scale,
 		Prometheus: PrometheusQueries{
-			Value:   `histogram_quantile({{.Quantile}}, sum by (le) (increase(` + histogram + `_bucket{` + match + `}[{{.Window}}])))`,
+			Value:   `histogram_quantile({{.Quantile}}, ` + bucketIncreases(histogram, match) + `)`,
 			Samples: increase(histogram + `_count{` + match + `}`),
+			Buckets: bucketIncreases(histogram, match),
 		},
 		Scrape: ScrapeSpec{Histogram: with(sel, histogram)},
 	}

@@ -45,6 +45,10 @@ type Definition struct {
 	// Scale multiplies the value from either provider into Unit (1000 for
 	// seconds to ms). 0 means 1. Samples are never scaled.
 	Scale float64 `yaml:"scale,omitempty" json:"scale,omitempty"`
+	// Bounds are a Mean or Quantile metric's histogram bucket bounds, in
+	// Unit, when they are known: validation warns of a latency limit
+	// that falls inside a bucket, which can only be judged within it.
+	Bounds []float64 `yaml:"bounds,omitempty" json:"bounds,omitempty"`
 }
 
 // PrometheusQueries are text/template PromQL expressions (see Vars), each
@@ -55,6 +59,11 @@ type PrometheusQueries struct {
 	Value string `yaml:"value,omitempty" json:"value,omitempty"`
 	// Samples is the number of requests behind Value.
 	Samples string `yaml:"samples,omitempty" json:"samples,omitempty"`
+	// Buckets is, for a Mean or Quantile metric, the histogram's bucket
+	// counts over the window, one series per le label:
+	// sum by (le) (increase(x_bucket{…}[{{.Window}}])). The analysis needs
+	// them to say how uncertain the value is.
+	Buckets string `yaml:"buckets,omitempty" json:"buckets,omitempty"`
 }
 
 // ScrapeSpec says which scraped series a metric is computed from. Every
@@ -101,7 +110,7 @@ type Matcher struct {
 func (s Selector) IsZero() bool { return s.Family == "" && len(s.Matchers) == 0 }
 
 // IsZero reports whether no Prometheus query is set.
-func (p PrometheusQueries) IsZero() bool { return p.Value == "" && p.Samples == "" }
+func (p PrometheusQueries) IsZero() bool { return p.Value == "" && p.Samples == "" && p.Buckets == "" }
 
 // IsZero reports whether no scrape selector is set.
 func (s ScrapeSpec) IsZero() bool {
@@ -143,11 +152,20 @@ func (d Definition) Validate() error {
 	if d.Scale < 0 || math.IsNaN(d.Scale) || math.IsInf(d.Scale, 0) {
 		add("scale %v is not a finite number ≥ 0", d.Scale)
 	}
+	if len(d.Bounds) > 0 && d.Type != Mean && d.Type != Quantile {
+		add("bounds are set on a %s metric, which has no histogram", d.Type)
+	}
+	for i, b := range d.Bounds {
+		if math.IsNaN(b) || math.IsInf(b, 0) || (i > 0 && b <= d.Bounds[i-1]) {
+			add("bounds must be finite and increasing, as the histogram's le labels (without +Inf)")
+			break
+		}
+	}
 	if d.Prometheus.IsZero() && d.Scrape.IsZero() {
 		add("neither prometheus queries nor a scrape spec: no provider can compute it")
 	}
 	if !d.Prometheus.IsZero() {
-		errs = append(errs, d.Prometheus.validate())
+		errs = append(errs, d.Prometheus.validate(d.Type))
 	}
 	if !d.Scrape.IsZero() {
 		errs = append(errs, d.Scrape.validate(d.Type))
@@ -158,15 +176,25 @@ func (d Definition) Validate() error {
 	return nil
 }
 
-func (p PrometheusQueries) validate() error {
+func (p PrometheusQueries) validate(t Type) error {
 	var errs []error
-	for _, q := range []struct{ name, text string }{{"prometheus.value", p.Value}, {"prometheus.samples", p.Samples}} {
-		if q.text == "" {
+	histogram := t == Mean || t == Quantile
+	for _, q := range []struct {
+		name, text string
+		required   bool
+	}{{"prometheus.value", p.Value, true}, {"prometheus.samples", p.Samples, true}, {"prometheus.buckets", p.Buckets, histogram}} {
+		switch {
+		case q.text == "" && q.required && q.name == "prometheus.buckets":
+			errs = append(errs, fmt.Errorf("prometheus.buckets is required for a %s metric: without the histogram's bucket counts "+
+				"no judgement can say how uncertain the value is (e.g. sum by (le) (increase(x_bucket{…}[{{.Window}}])))", t))
+		case q.text == "" && q.required:
 			errs = append(errs, fmt.Errorf("%s is required", q.name))
-			continue
-		}
-		if _, err := render(q.name, q.text, sampleVars); err != nil {
-			errs = append(errs, err)
+		case q.text != "" && !q.required:
+			errs = append(errs, fmt.Errorf("%s is set on a %s metric, which does not use it", q.name, t))
+		case q.text != "":
+			if _, err := render(q.name, q.text, sampleVars); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -69,5 +69,6 @@ func (d Definition) clone() Definition {
 	for _, sel := range []*Selector{&d.Scrape.Histogram, &d.Scrape.Numerator, &d.Scrape.Denominator, &d.Scrape.Counter} {
 		sel.Matchers = append([]Matcher(nil), sel.Matchers...)
 	}
+	d.Bounds = append([]float64(nil), d.Bounds...)
 	return d
 }

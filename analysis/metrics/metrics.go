@@ -54,12 +54,24 @@ type Query struct {
 	Start, End time.Time
 }
 
-// Value is a metric's value and the number of requests behind it (a
-// histogram's count, a ratio's denominator, a counter's increase). Samples
-// may be fractional from Prometheus, whose increase() extrapolates.
+// Value is a metric's value, the number of requests behind it (a
+// histogram's count, a ratio's denominator, a counter's increase), and the
+// counts it was computed from, which the analysis needs to say how
+// uncertain the value is. Counts may be fractional from Prometheus, whose
+// increase() extrapolates.
 type Value struct {
 	Value   float64
 	Samples float64
+	// Events is a Ratio's numerator (errors, say): Value is
+	// Scale×Events/Samples.
+	Events float64
+	// Sum is a histogram's sum of observations, in the metric's unit
+	// (after Scale): a Mean's Value is Sum/Samples.
+	Sum float64
+	// Buckets are a histogram's cumulative counts by upper bound in the
+	// metric's unit, sorted, ending with +Inf; nil when the provider has
+	// no bucket counts.
+	Buckets []Bucket
 }
 
 // Vars are the variables a Definition's templates see.

@@ -92,7 +92,59 @@ func (p *Prometheus) Value(ctx context.Context, q Query) (Value, error) {
 		// should not produce, or a histogram without a +Inf bucket.
 		return Value{}, wrap(fmt.Errorf("value query returned %v with %v samples", v, n))
 	}
-	return Value{Value: v, Samples: n}, nil
+	out := Value{Value: v, Samples: n}
+	switch d.Type {
+	case Ratio:
+		out.Events = v / d.scaled(1) * n
+	case Mean, Quantile:
+		if out.Sum = v * n; d.Type == Quantile {
+			out.Sum = 0 // a quantile's value says nothing of the sum
+		}
+		if d.Prometheus.Buckets != "" {
+			if out.Buckets, err = p.buckets(ctx, d, vars); err != nil {
+				return Value{}, wrap(err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// buckets runs the definition's Buckets query: one series per le.
+func (p *Prometheus) buckets(ctx context.Context, d Definition, vars Vars) ([]Bucket, error) {
+	promql, err := render("prometheus.buckets", d.Prometheus.Buckets, vars)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	res, warnings, _, err := p.api.Query(ctx, promql, vars.End, v1.WithTimeout(p.timeout))
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", promql, err)
+	}
+	if len(warnings) > 0 {
+		return nil, fmt.Errorf("query %s: warnings: %s", promql, strings.Join(warnings, "; "))
+	}
+	vec, ok := res.(model.Vector)
+	if !ok {
+		return nil, fmt.Errorf("query %s: result is a %s, not a vector of buckets", promql, res.Type())
+	}
+	var bs []bucket
+	for _, s := range vec {
+		le, ok := s.Metric["le"]
+		if !ok {
+			return nil, fmt.Errorf("query %s: series %s has no le label: aggregate with sum by (le)", promql, s.Metric)
+		}
+		ub, err := parseBound(string(le))
+		if err != nil {
+			return nil, fmt.Errorf("query %s: %w", promql, err)
+		}
+		bs = append(bs, bucket{upper: ub, count: float64(s.Value)})
+	}
+	out, err := normalBuckets(bs, d.Scale)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", promql, err)
+	}
+	return out, nil
 }
 
 // query renders and runs one query and returns its single value.

@@ -104,18 +104,13 @@ func (in increases) samples(role string) (float64, error) {
 	return n, nil
 }
 
-// value computes d from the increases.
+// value computes d from the increases, with the counts behind it.
 func (in increases) value(d Definition) (Value, error) {
-	var v, n float64
+	var out Value
 	var err error
 	switch d.Type {
-	case Mean:
-		if n, err = in.samples(roleCount); err != nil {
-			return Value{}, err
-		}
-		v = in.total(roleSum) / n
-	case Quantile:
-		if n, err = in.samples(roleCount); err != nil {
+	case Mean, Quantile:
+		if out.Samples, err = in.samples(roleCount); err != nil {
 			return Value{}, err
 		}
 		var bs []bucket
@@ -126,27 +121,33 @@ func (in increases) value(d Definition) (Value, error) {
 			}
 			bs = append(bs, bucket{upper: ub, count: c})
 		}
-		if v = bucketQuantile(d.Quantile, bs); math.IsNaN(v) {
-			return Value{}, fmt.Errorf("%s: %d requests but no usable buckets (a +Inf bucket and another are needed)", in.names[roleBucket], int64(n))
+		if out.Buckets, err = normalBuckets(bs, d.Scale); err != nil {
+			return Value{}, fmt.Errorf("%s: %w", in.names[roleBucket], err)
+		}
+		out.Sum = d.scaled(in.total(roleSum))
+		if d.Type == Mean {
+			out.Value = out.Sum / out.Samples
+		} else if out.Value = d.scaled(bucketQuantile(d.Quantile, bs)); math.IsNaN(out.Value) {
+			return Value{}, fmt.Errorf("%s: %d requests but no usable buckets (a +Inf bucket and another are needed)", in.names[roleBucket], int64(out.Samples))
 		}
 	case Ratio:
-		if n, err = in.samples(roleDen); err != nil {
+		if out.Samples, err = in.samples(roleDen); err != nil {
 			return Value{}, err
 		}
 		// A numerator with no series yet is 0: Envoy creates its 5xx
 		// counter at the first 5xx.
-		v = in.total(roleNum) / n
+		out.Events = in.total(roleNum)
+		out.Value = d.scaled(out.Events / out.Samples)
 	case Count:
-		if n, err = in.samples(roleCounter); err != nil {
+		if out.Samples, err = in.samples(roleCounter); err != nil {
 			return Value{}, err
 		}
-		v = n
+		out.Value = d.scaled(out.Samples)
 	default:
 		return Value{}, fmt.Errorf("unknown metric type %q", d.Type)
 	}
-	v = d.scaled(v)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return Value{}, fmt.Errorf("value %v from %v samples", v, n)
+	if math.IsNaN(out.Value) || math.IsInf(out.Value, 0) {
+		return Value{}, fmt.Errorf("value %v from %v samples", out.Value, out.Samples)
 	}
-	return Value{Value: v, Samples: n}, nil
+	return out, nil
 }

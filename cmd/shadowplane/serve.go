@@ -92,14 +92,16 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	onModel := func(m *policy.Model) {
 		defs, err := analysis.Definitions(m)
 		if err != nil {
-			log.Error("metric definitions rejected; experiments naming them will hold, then roll back", "error", err)
+			log.Error("metric definitions rejected; experiments naming them cannot be judged", "error", err)
 			defs, _ = analysis.Definitions(&policy.Model{})
 		}
 		observer.SetDefinitions(defs)
-		for i := range m.Experiments {
-			if unknown := analysis.UnknownMetrics(&m.Experiments[i], defs); len(unknown) > 0 {
-				log.Error("experiment names unknown metrics; it will hold, then roll back", "experiment", m.Experiments[i].Name, "metrics", fmt.Sprint(unknown), "known", fmt.Sprint(defs.Names()))
-			}
+		problems, warnings := analysis.CheckModel(m, defs)
+		for _, p := range problems {
+			log.Error("experiment cannot be decided", "problem", p.Error())
+		}
+		for _, w := range warnings {
+			log.Warn("experiment", "warning", w.Error())
 		}
 		if err := runner.SetModel(ctx, m); err != nil {
 			log.Error("policy not served", "error", err)

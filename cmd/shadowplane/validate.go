@@ -12,8 +12,9 @@ import (
 )
 
 // runValidate checks policy files and directories the way serve would load
-// them, printing every problem as file:line: message. Exit status 1 means
-// at least one problem.
+// them, printing every problem as file:line: message, then every warning
+// (file:line: warning: message). Exit status 1 means at least one problem;
+// warnings alone leave it 0.
 func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("validate", stderr)
 	fs.Usage = func() {
@@ -27,22 +28,29 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		fs.Usage()
 		return errUsage
 	}
-	problems, apps, files := validatePaths(fs.Args())
+	problems, warnings, apps, files := validatePaths(fs.Args())
 	for _, p := range problems {
 		fmt.Fprintln(stdout, p)
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(stdout, w)
 	}
 	if len(problems) > 0 {
 		fmt.Fprintf(stderr, "%d problem(s)\n", len(problems))
 		return exitError{code: 1}
 	}
-	fmt.Fprintf(stdout, "ok: %d app(s) in %d file(s)\n", apps, files)
+	fmt.Fprintf(stdout, "ok: %d app(s) in %d file(s)", apps, files)
+	if len(warnings) > 0 {
+		fmt.Fprintf(stdout, ", %d warning(s)", len(warnings))
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 
 // validatePaths loads each path: a directory as serve loads it, a file on
 // its own; then checks all the files together, since apps in different
 // files must not collide either.
-func validatePaths(paths []string) (problems []string, apps, files int) {
+func validatePaths(paths []string) (problems, warnings []string, apps, files int) {
 	var all []policy.File
 	for _, path := range paths {
 		info, err := os.Stat(path)
@@ -59,7 +67,8 @@ func validatePaths(paths []string) (problems []string, apps, files int) {
 			for _, p := range policy.Problems(statuses) {
 				problems = append(problems, p.Error())
 			}
-			problems = append(problems, metricProblems(model)...)
+			ps, ws := experimentProblems(model)
+			problems, warnings = append(problems, ps...), append(warnings, ws...)
 			files += len(statuses)
 			apps += len(model.Apps)
 			continue
@@ -83,10 +92,11 @@ func validatePaths(paths []string) (problems []string, apps, files int) {
 		for _, p := range ps {
 			problems = append(problems, p.Error())
 		}
-		problems = append(problems, metricProblems(model)...)
+		eps, ews := experimentProblems(model)
+		problems, warnings = append(problems, eps...), append(warnings, ews...)
 		apps += len(model.Apps)
 	}
-	return problems, apps, files
+	return problems, warnings, apps, files
 }
 
 // unwrapPath drops the operation and path that os errors repeat.
@@ -97,20 +107,21 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// metricProblems reports objectives and rewards that name a metric no
-// definition provides: the experiment could only hold and roll back.
-func metricProblems(m *policy.Model) []string {
+// experimentProblems are what the analysis finds in the model's
+// experiments: problems (they can never be decided: an unknown metric, a
+// relative objective with no baseline traffic) and warnings.
+func experimentProblems(m *policy.Model) (problems, warnings []string) {
 	defs, err := analysis.Definitions(m)
 	if err != nil {
-		return strings.Split(err.Error(), "\n")
+		return strings.Split(err.Error(), "\n"), nil
 	}
-	var out []string
-	for i := range m.Experiments {
-		e := &m.Experiments[i]
-		for _, name := range analysis.UnknownMetrics(e, defs) {
-			out = append(out, policy.Problem{File: e.Source.File, Line: e.Source.Line,
-				Message: fmt.Sprintf("experiment %q: unknown metric %q (known: %s)", e.Name, name, strings.Join(defs.Names(), ", "))}.Error())
-		}
+	ps, ws := analysis.CheckModel(m, defs)
+	for _, p := range ps {
+		problems = append(problems, p.Error())
 	}
-	return out
+	for _, w := range ws {
+		w.Message = "warning: " + w.Message
+		warnings = append(warnings, w.Error())
+	}
+	return problems, warnings
 }

@@ -26,6 +26,11 @@ type metrics struct {
 	errors   *prometheus.CounterVec
 }
 
+// latencyBuckets are 1 ms to 2.5 s in 1-2-5 steps, the seeds' limits (50
+// and 100 ms) among them: a latency objective whose limit is a bucket
+// bound is judged exactly, one inside a bucket only within the bucket.
+var latencyBuckets = []float64{0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
+
 // newMetrics registers the sample app's metrics on reg. The version is a
 // constant label because one process is one version.
 func newMetrics(reg prometheus.Registerer, version string, protocols ...string) *metrics {
@@ -35,7 +40,7 @@ func newMetrics(reg prometheus.Registerer, version string, protocols ...string) 
 			Name:        "sampleapp_request_duration_seconds",
 			Help:        "Time from handler entry to response, injected latency included.",
 			ConstLabels: constLabels,
-			Buckets:     prometheus.ExponentialBuckets(0.001, 2, 12), // 1 ms … 2.048 s
+			Buckets:     latencyBuckets,
 		}, []string{"protocol", "code", "mirrored"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name:        "sampleapp_requests_total",

@@ -93,8 +93,8 @@ func TestMetricsLabels(t *testing.T) {
 		if float64(h.GetSampleCount()) != tc.count {
 			t.Errorf("sampleapp_request_duration_seconds_count%v = %d, want %v", labels, h.GetSampleCount(), tc.count)
 		}
-		if b := h.GetBucket(); len(b) < 12 || b[0].GetUpperBound() != 0.001 || b[11].GetUpperBound() != 2.048 {
-			t.Errorf("buckets %v, want 1ms doubling to 2.048s (then +Inf)", b)
+		if b := h.GetBucket(); len(b) < 11 || b[0].GetUpperBound() != 0.001 || b[5].GetUpperBound() != 0.05 || b[6].GetUpperBound() != 0.1 || b[10].GetUpperBound() != 2.5 {
+			t.Errorf("buckets %v, want 1 ms to 2.5 s in 1-2-5 steps, 50 and 100 ms among them (then +Inf)", b)
 		}
 	}
 	// The error counters exist at zero before any error, so an error-rate

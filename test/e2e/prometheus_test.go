@@ -10,6 +10,7 @@ import (
 
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/analysis/metrics"
+	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
 	"github.com/shadowplane/shadowplane/test/promserver"
 	"github.com/shadowplane/shadowplane/test/sampleproc"
@@ -49,40 +50,64 @@ func TestPrometheusAndDirectScrapeAgree(t *testing.T) {
 		t.Fatalf("with Prometheus: stage %s winner %q: %s", st.Stage, st.Winner, st.Reason)
 	}
 
+	// Judge the same windows again from the direct scrape: the two sources
+	// must never contradict each other (one showing an objective passing
+	// where the other shows it failing), and must count about the same
+	// requests (Prometheus' increase() extrapolates to the window's edges).
 	defs, err := metrics.NewDefinitions()
 	if err != nil {
 		t.Fatal(err)
 	}
+	spec := st.Spec
+	read := func(from, to time.Time) analysis.Observations {
+		obs := analysis.Observations{}
+		for _, v := range spec.Versions() {
+			obs[v] = map[string]analysis.Observation{}
+			for _, o := range spec.Objectives {
+				def, _ := defs.Lookup(o.Metric)
+				val, err := scraper.Value(ctx, metrics.Query{Definition: def, App: "greeter", Version: v,
+					Cluster: xds.ClusterName("greeter", v), Start: from, End: to})
+				obs[v][o.Metric] = analysis.ObservationOf(def, val, err)
+			}
+		}
+		return obs
+	}
 	judged := 0
 	for _, rec := range st.History {
-		if rec.Action == analysis.Hold || len(rec.Verdicts) == 0 {
+		if len(rec.Verdicts) == 0 {
 			continue
 		}
 		judged++
-		for _, vd := range rec.Verdicts {
-			def, _ := defs.Lookup(vd.Metric)
-			val, err := scraper.Value(ctx, metrics.Query{Definition: def, App: "greeter", Version: vd.Version,
-				Cluster: xds.ClusterName("greeter", vd.Version), Start: rec.WindowStart, End: rec.At})
-			if err != nil {
-				t.Fatalf("iteration %d: direct scrape of %s %s: %v", rec.Iteration, vd.Version, vd.Metric, err)
+		ev := analysis.Evidence{Experiment: read(rec.EvidenceStart, rec.At), Step: read(rec.WindowStart, rec.At)}
+		route := &policy.Route{Name: "all", Split: []policy.Backend{backend("v1", 100), backend("v2", 0)}}
+		state := &analysis.State{Iteration: rec.Iteration, WindowStart: rec.WindowStart, EvidenceStart: rec.EvidenceStart}
+		direct := analysis.Evaluate(&spec, route, state, ev, rec.At).Verdicts
+		for i, vd := range rec.Verdicts {
+			if i >= len(direct) {
+				t.Fatalf("look at %s: %d verdicts from the scrape, %d from Prometheus", rec.At, len(direct), len(rec.Verdicts))
 			}
-			pass := (vd.Upper == nil || val.Value <= *vd.Upper) && (vd.Lower == nil || val.Value >= *vd.Lower)
-			if pass != vd.Pass {
-				t.Errorf("iteration %d %s %s: Prometheus %.4g (pass %v), direct scrape %.4g (pass %v)",
-					rec.Iteration, vd.Version, vd.Metric, vd.Value, vd.Pass, val.Value, pass)
+			d := direct[i]
+			if (vd.Outcome == analysis.Pass && d.Outcome == analysis.Fail) || (vd.Outcome == analysis.Fail && d.Outcome == analysis.Pass) {
+				t.Errorf("look at %s, %s %s: Prometheus says %s (%s), the direct scrape %s (%s)", rec.At, vd.Version, vd.Metric, vd.Outcome, vd.Why, d.Outcome, d.Why)
 			}
-			if vd.Metric == metrics.AppMeanLatency && math.Abs(val.Value-vd.Value) > 0.5*vd.Value {
-				t.Errorf("iteration %d: mean latency %.3g ms from Prometheus, %.3g ms scraped", rec.Iteration, vd.Value, val.Value)
+			if d.Samples > 100 && math.Abs(vd.Samples-d.Samples) > 0.25*d.Samples {
+				t.Errorf("look at %s, %s %s: %.0f requests from Prometheus, %.0f scraped", rec.At, vd.Version, vd.Metric, vd.Samples, d.Samples)
+			}
+			if vd.Metric == metrics.AppMeanLatency && d.Samples > 0 && math.Abs(d.Value-vd.Value) > 0.5*vd.Value {
+				t.Errorf("look at %s: mean latency %.3g ms from Prometheus, %.3g ms scraped", rec.At, vd.Value, d.Value)
 			}
 		}
 	}
 	if judged < 3 {
-		t.Fatalf("only %d judged iterations to compare", judged)
+		t.Fatalf("only %d judged looks to compare", judged)
 	}
 }
 
-// Prometheus stopped mid-experiment: the experiment holds, then rolls
-// back, and never promotes.
+func backend(v string, w uint32) policy.Backend { return policy.Backend{Variant: v, Weight: &w} }
+
+// Prometheus stopped mid-experiment: the experiment holds, then pauses
+// for a person with the weights where they were; it never promotes, and
+// an outage is not taken for a verdict on the candidate.
 func TestPrometheusOutageNeverPromotes(t *testing.T) {
 	v1 := startSample(t, "v1", "--latency", "3ms")
 	v2 := startSample(t, "v2", "--latency", "3ms")
@@ -97,8 +122,8 @@ func TestPrometheusOutageNeverPromotes(t *testing.T) {
 	prom.Stop()
 	stoppedAt := time.Now()
 	st := cp.waitExperiment(t, "greeter-canary", ended)
-	if st.Stage != analysis.RolledBack || st.Route.Weights()["v2"] != 0 {
-		t.Fatalf("after the outage: stage %s weights %v: %s", st.Stage, st.Route.Weights(), st.Reason)
+	if st.Stage != analysis.Paused {
+		t.Fatalf("after the outage: stage %s weights %v: %s; want paused", st.Stage, st.Route.Weights(), st.Reason)
 	}
 	holds := 0
 	for _, rec := range st.History[len(before.History):] {
@@ -111,9 +136,14 @@ func TestPrometheusOutageNeverPromotes(t *testing.T) {
 			}
 		case analysis.Hold:
 			holds++
+		case analysis.RollBack:
+			t.Fatalf("an outage rolled back a healthy candidate: %+v", rec)
 		}
 	}
-	if holds == 0 || !strings.Contains(st.Reason, "intervals in a row without data") {
-		t.Fatalf("%d holds; final reason %q: want holds, then a rollback for missing data", holds, st.Reason)
+	if holds == 0 || !strings.Contains(st.Reason, "metrics source down") || !strings.Contains(st.Reason, "3 looks in a row") {
+		t.Fatalf("%d holds; final reason %q: want holds, then a pause for the outage", holds, st.Reason)
+	}
+	if w := st.Route.Weights(); w["v2"] == 0 {
+		t.Errorf("paused with weights %v: the candidate's step should stay", w)
 	}
 }
