@@ -101,7 +101,9 @@ func (l logNormal) above(v, a float64) bool {
 func (l logNormal) below(v, a float64) bool {
 	return v > 0 && stats.NormalBelow(l.normal(), math.Log(v), logTau) >= -math.Log(a)
 }
-func (l logNormal) scaled(f float64) measure { return logNormal{est: l.est, v: l.v / f, size: l.size * f} }
+func (l logNormal) scaled(f float64) measure {
+	return logNormal{est: l.est, v: l.v / f, size: l.size * f}
+}
 
 // histogram turns an observation's buckets into a stats.Histogram.
 func histogram(o Observation) stats.Histogram {

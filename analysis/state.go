@@ -108,9 +108,9 @@ type State struct {
 	// EvidenceStart is when every proxy had ACKed the experiment's first
 	// step: verdicts are on all the data since then.
 	EvidenceStart time.Time `json:"evidenceStart,omitzero"`
-	StartedAt   time.Time `json:"startedAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
-	History     []Record  `json:"history"`
+	StartedAt     time.Time `json:"startedAt"`
+	UpdatedAt     time.Time `json:"updatedAt"`
+	History       []Record  `json:"history"`
 }
 
 // Record is one look: what was measured, judged and decided.
