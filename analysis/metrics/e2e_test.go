@@ -66,6 +66,20 @@ func TestProvidersAgainstRealPrometheus(t *testing.T) {
 			if !near(fromProm.Samples, fromScrape.Samples) {
 				t.Errorf("%s %s: samples: prometheus %v, scrape %v", tr.version, name, fromProm.Samples, fromScrape.Samples)
 			}
+			// The counts the analysis judges on agree too: a ratio's
+			// events, a histogram's buckets (in ms, after Scale).
+			if !near(fromProm.Events, fromScrape.Events) {
+				t.Errorf("%s %s: events: prometheus %v, scrape %v", tr.version, name, fromProm.Events, fromScrape.Events)
+			}
+			if len(fromProm.Buckets) != len(fromScrape.Buckets) {
+				t.Errorf("%s %s: %d buckets from prometheus, %d scraped", tr.version, name, len(fromProm.Buckets), len(fromScrape.Buckets))
+				continue
+			}
+			for i, b := range fromScrape.Buckets {
+				if p := fromProm.Buckets[i]; p.UpperBound != b.UpperBound || !near(p.Count, b.Count) {
+					t.Errorf("%s %s: bucket %d: prometheus %+v, scrape %+v", tr.version, name, i, p, b)
+				}
+			}
 		}
 	}
 

@@ -15,17 +15,23 @@ type sample struct {
 	value  float64
 }
 
-// point is a series value at a scrape. Times are Unix nanoseconds rather
-// than time.Time to halve the history's memory.
+// point is a series at a scrape: its value counted since the series was
+// first seen, across resets (a value lower than the one before is a reset,
+// and the new value is what was counted since, as in PromQL's increase).
+// Keeping the count rather than the raw value makes any increase the
+// difference of two points, so points between them can be dropped without
+// losing resets. Times are Unix nanoseconds rather than time.Time to halve
+// the history's memory.
 type point struct {
 	t int64
-	v float64
+	c float64
 }
 
 type series struct {
 	name   string
 	labels map[string]string
 	points []point // in scrape order
+	last   float64 // the raw value at the last point
 }
 
 // attempt is one scrape of a target, successful or not.
@@ -39,6 +45,8 @@ type attempt struct {
 type history struct {
 	attempts []attempt
 	series   map[string]*series
+	// thinnedTo: scrapes before it are already one per coarse slot.
+	thinnedTo int64
 }
 
 // add records a scrape at t: its samples, or the error that spoiled it.
@@ -59,23 +67,76 @@ func (h *history) add(t time.Time, samples []sample, err error) {
 			sr = &series{name: s.name, labels: s.labels}
 			h.series[k] = sr
 		}
-		sr.points = append(sr.points, point{t: ts, v: s.value})
+		c := s.value // a new series counts from 0
+		if n := len(sr.points); n > 0 {
+			c = sr.points[n-1].c + s.value
+			if s.value >= sr.last {
+				c -= sr.last
+			}
+		}
+		sr.points = append(sr.points, point{t: ts, c: c})
+		sr.last = s.value
 	}
 }
 
-// prune forgets scrapes before cutoff, and series left with no point, so
-// memory is bounded by retention × scrape rate × kept series.
-func (h *history) prune(cutoff time.Time) {
-	c := cutoff.UnixNano()
+// Resolution of the history: every scrape of the last fullResolution is
+// kept; older ones, one per coarseSlot, until retention. An experiment's
+// evidence can reach back hours; its latest step is read at full
+// resolution.
+const (
+	fullResolution = 15 * time.Minute
+	coarseSlot     = 30 * time.Second
+)
+
+// prune forgets scrapes before now−retention, and series left with no
+// point, and keeps scrapes older than fullResolution one per coarseSlot
+// (the last successful one of each slot), so memory is bounded by the
+// number of kept series × (fullResolution × scrape rate + retention ÷
+// coarseSlot).
+func (h *history) prune(now time.Time, retention time.Duration) {
+	c := now.Add(-retention).UnixNano()
 	i := sort.Search(len(h.attempts), func(i int) bool { return h.attempts[i].t >= c })
 	h.attempts = append(h.attempts[:0], h.attempts[i:]...)
+	thinTo := now.Add(-fullResolution).UnixNano()
+	// Thin at most once a slot: a pass costs a walk over the history.
+	thin := thinTo-h.thinnedTo >= int64(coarseSlot)
+	var kept map[int64]bool
+	if thin {
+		kept = map[int64]bool{}
+		out := h.attempts[:0]
+		for j, a := range h.attempts {
+			switch {
+			case a.t >= thinTo:
+				out = append(out, a)
+			case a.err != nil:
+				// Only the latest scrapes' errors matter: they fail queries.
+			case j+1 < len(h.attempts) && h.attempts[j+1].t < thinTo && h.attempts[j+1].t/int64(coarseSlot) == a.t/int64(coarseSlot) && h.attempts[j+1].err == nil:
+				// A later successful scrape in the same slot stands for it.
+			default:
+				out = append(out, a)
+				kept[a.t] = true
+			}
+		}
+		h.attempts = out
+		h.thinnedTo = thinTo
+	}
 	for k, sr := range h.series {
 		j := sort.Search(len(sr.points), func(j int) bool { return sr.points[j].t >= c })
-		if j == len(sr.points) {
+		pts := append(sr.points[:0], sr.points[j:]...)
+		if thin {
+			out := pts[:0]
+			for _, p := range pts {
+				if p.t >= thinTo || kept[p.t] {
+					out = append(out, p)
+				}
+			}
+			pts = out
+		}
+		if len(pts) == 0 {
 			delete(h.series, k)
 			continue
 		}
-		sr.points = append(sr.points[:0], sr.points[j:]...)
+		sr.points = pts
 	}
 }
 
@@ -116,38 +177,27 @@ func (h *history) span(start, end time.Time, maxStale time.Duration) (from, to i
 // increases sums, over the series named name that sel selects, each
 // series' increase between the scrapes at from and to, grouped by the
 // value of the label by ("" for one group). A series absent at from was
-// created after it and counts from 0. A value lower than the one before is
-// a counter reset (the process restarted): the increase across it is the
-// new value, as in PromQL's increase. matched counts the series selected.
+// created after it and counts from 0; resets are counted as PromQL's
+// increase counts them (see point). matched counts the series selected
+// that were scraped within [from, to].
 func (h *history) increases(name string, sel compiledSelector, from, to int64, by string) (sums map[string]float64, matched int) {
 	sums = map[string]float64{}
 	for _, sr := range h.series {
 		if sr.name != name || !sel.matches(sr.labels) {
 			continue
 		}
-		i := sort.Search(len(sr.points), func(i int) bool { return sr.points[i].t >= from })
-		prev, inc, seen := 0.0, 0.0, false
-		for _, p := range sr.points[i:] {
-			if p.t > to {
-				break
-			}
-			seen = true
-			switch {
-			case p.t == from:
-				prev = p.v
-				continue
-			case p.v >= prev:
-				inc += p.v - prev
-			default:
-				inc += p.v
-			}
-			prev = p.v
+		// The last point at or before each end.
+		end := sort.Search(len(sr.points), func(i int) bool { return sr.points[i].t > to }) - 1
+		if end < 0 || sr.points[end].t < from {
+			continue // not scraped within the window
 		}
-		if !seen {
-			continue
+		start := sort.Search(len(sr.points), func(i int) bool { return sr.points[i].t > from }) - 1
+		before := 0.0
+		if start >= 0 {
+			before = sr.points[start].c
 		}
 		matched++
-		sums[sr.labels[by]] += inc
+		sums[sr.labels[by]] += sr.points[end].c - before
 	}
 	return sums, matched
 }

@@ -150,7 +150,7 @@ func TestPruneBoundsMemory(t *testing.T) {
 			s = append(s, counter(1, "gone", "soon"))
 		}
 		h.add(at(float64(i)), s, nil)
-		h.prune(at(float64(i) - 99))
+		h.prune(at(float64(i)), 99*time.Second)
 	}
 	if len(h.attempts) != 100 || len(h.series) != 1 {
 		t.Fatalf("kept %d attempts and %d series, want 100 and 1", len(h.attempts), len(h.series))
@@ -158,6 +158,45 @@ func TestPruneBoundsMemory(t *testing.T) {
 	for _, sr := range h.series {
 		if len(sr.points) != 100 {
 			t.Fatalf("kept %d points, want 100", len(sr.points))
+		}
+	}
+}
+
+// Six hours of scrapes a second, with counter resets: the history keeps
+// the last 15 minutes whole and one scrape per 30 s before, and every
+// increase from a kept scrape is what the counter really counted.
+func TestThinnedHistoryKeepsIncreases(t *testing.T) {
+	var h history
+	const hours = 6
+	raw, counted := 0.0, make([]float64, hours*3600)
+	total := 0.0
+	for i := range hours * 3600 {
+		if i%1000 == 999 {
+			raw = 0 // the process restarted
+		}
+		raw += float64(i % 7)
+		total += float64(i % 7)
+		counted[i] = total
+		h.add(at(float64(i)), []sample{counter(raw)}, nil)
+		h.prune(at(float64(i)), 12*time.Hour)
+	}
+	want := hours*3600/30 + 15*60
+	if n := len(h.attempts); n < want-5 || n > want+5 {
+		t.Errorf("kept %d scrapes, want about %d", n, want)
+	}
+	// Windows from the start, from the middle, and within the last minutes.
+	for _, w := range [][2]int{{0, hours*3600 - 1}, {7200, hours*3600 - 1}, {hours*3600 - 600, hours*3600 - 1}} {
+		from, to, err := h.span(at(float64(w[0])), at(float64(w[1])), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums, matched := h.increases("c_total", all(), from, to, "")
+		f, e := int(time.Unix(0, from).Sub(t0)/time.Second), int(time.Unix(0, to).Sub(t0)/time.Second)
+		if want := counted[e] - counted[f]; matched != 1 || sums[""] != want {
+			t.Errorf("window %v (measured %d–%d): increase %v, want %v", w, f, e, sums[""], want)
+		}
+		if w[0]-f > 30 {
+			t.Errorf("window %v starts at %d: more than a slot early", w, f)
 		}
 	}
 }

@@ -30,7 +30,7 @@ func (t Target) serves(version string) bool {
 // Scraper defaults.
 const (
 	DefaultScrapeInterval = time.Second
-	DefaultRetention      = 15 * time.Minute
+	DefaultRetention      = 12 * time.Hour
 	// maxBody bounds a scrape: Envoy's stats with thousands of clusters are
 	// a few MiB.
 	maxBody = 64 << 20
@@ -48,7 +48,10 @@ type ScraperOptions struct {
 	// Timeout of one scrape. Default Interval.
 	Timeout time.Duration
 	// Retention is how long scrapes are kept: windows reaching further
-	// back are measured from the oldest scrape kept. Default 15m.
+	// back are measured from the oldest scrape kept. Scrapes of the last
+	// 15 minutes are all kept; older ones one per 30 s (a window starting
+	// then may begin up to 30 s early). Default 12h: an experiment's
+	// evidence reaches back to its start.
 	Retention time.Duration
 	// MaxStaleness is how old the last scrape before a window's end may be
 	// before queries fail rather than use it. Default 3×Interval+Timeout.
@@ -190,7 +193,7 @@ func (s *Scraper) scrape(ctx context.Context, t *target) error {
 
 	t.mu.Lock()
 	t.hist.add(at, samples, err)
-	t.hist.prune(at.Add(-s.opts.Retention))
+	t.hist.prune(at, s.opts.Retention)
 	wasFailing := t.failing
 	t.failing = err != nil
 	t.mu.Unlock()
