@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -38,37 +39,67 @@ const cardJS = `((name) => {
   const card = document.querySelector('[data-experiment="' + CSS.escape(name) + '"]');
   if (!card) return null;
   const chart = card.querySelector('[data-testid="weights-chart"]');
+  const of = (root, sel, variant) => root.querySelectorAll(sel + '[data-variant="' + CSS.escape(variant) + '"]');
   return {
     stage: card.dataset.stage,
     reason: card.querySelector('[data-testid="reason"]').textContent,
     iteration: card.querySelector('[data-testid="iteration"]').textContent,
     weights: card.querySelector('[data-testid="weights"]').textContent,
+    evidence: card.querySelector('[data-testid="evidence"]').textContent,
     lines: [...chart.querySelectorAll('[data-testid="weights-line"]')].map((p) => ({
       variant: p.dataset.variant, points: +p.dataset.points,
-      markers: chart.querySelectorAll('circle[data-variant="' + CSS.escape(p.dataset.variant) + '"]').length,
+      markers: of(chart, 'circle', p.dataset.variant).length,
     })),
     objectives: [...card.querySelectorAll('[data-testid="objective-chart"]')].map((f) => ({
-      metric: f.dataset.metric,
-      limits: f.querySelectorAll('[data-testid="limit-line"]').length,
-      failing: [...f.querySelectorAll('circle[data-pass="false"]')].map((c) => c.dataset.variant),
-      markers: f.querySelectorAll('circle').length,
+      metric: f.dataset.metric, objective: +f.dataset.objective,
+      checks: [...f.querySelectorAll('[data-testid="check-chart"]')].map((c) => ({
+        check: +c.dataset.check,
+        limits: c.querySelectorAll('[data-testid="limit-line"]').length,
+        bands: [...c.querySelectorAll('[data-testid="band"]')].map((b) => ({
+          variant: b.dataset.variant, points: +b.dataset.points,
+          estimates: of(c, '[data-testid="estimate"]', b.dataset.variant).length,
+          outcomes: [...of(c, 'circle', b.dataset.variant)].map((p) => p.dataset.outcome),
+          classes: [...of(c, 'circle', b.dataset.variant)].map((p) => p.getAttribute('class')),
+          fill: getComputedStyle(b).fill, opacity: +getComputedStyle(b).fillOpacity,
+          colour: getComputedStyle(of(c, '[data-testid="estimate"]', b.dataset.variant)[0]).stroke,
+        })),
+      })),
+      whys: [...f.querySelectorAll('[data-testid="why"]')].map((w) => ({ variant: w.dataset.variant, text: w.textContent })),
+      notes: [...f.querySelectorAll('[data-testid="note"]')].map((n) => n.textContent),
     })),
     decisions: [...card.querySelectorAll('[data-testid="decision"]')].map((r) => r.textContent),
   };
 })(%s)`
 
 type card struct {
-	Stage, Reason, Iteration, Weights string
-	Lines                             []struct {
+	Stage, Reason, Iteration, Weights, Evidence string
+	Lines                                       []struct {
 		Variant         string
 		Points, Markers int
 	}
 	Objectives []struct {
-		Metric          string
-		Limits, Markers int
-		Failing         []string
+		Metric    string
+		Objective int
+		Checks    []struct {
+			Check, Limits int
+			Bands         []band
+		}
+		Whys []struct {
+			Variant, Text string
+		}
+		Notes []string
 	}
 	Decisions []string
+}
+
+// band is what the page draws of one check for one version: the interval
+// band, the estimate line and a point per look.
+type band struct {
+	Variant           string
+	Points, Estimates int
+	Outcomes, Classes []string
+	Fill, Colour      string
+	Opacity           float64
 }
 
 // browserLog collects what the page must not do: log an error (a CSP
@@ -117,23 +148,40 @@ func TestBrowserShowsLiveState(t *testing.T) {
 	m := w.Model()
 	start := time.Date(2026, 8, 20, 14, 30, 0, 0, time.Local)
 	at := func(s int) time.Time { return start.Add(time.Duration(s) * time.Second) }
-	type mv = map[string]map[string]float64
-
-	canary := newRun(t, m, "checkout-canary", start)
-	canary.step(at(10), obs(200, mv{"v1": {"error-rate": .002, "p95-latency": 80}, "v2": {"error-rate": .004, "p95-latency": 86}}))
-	canary.step(at(20), obs(200, mv{"v1": {"error-rate": .002, "p95-latency": 82}, "v2": {"error-rate": .006, "p95-latency": 91}}))
-	canary.step(at(30), obs(12, mv{"v1": {"error-rate": .003, "p95-latency": 79}, "v2": {"error-rate": .002, "p95-latency": 84}}))
-	canary.step(at(40), obs(200, mv{"v1": {"error-rate": .002, "p95-latency": 81}, "v2": {"error-rate": .005, "p95-latency": 88}}))
-	wantActions(t, canary, analysis.Advance, analysis.Advance, analysis.Hold, analysis.Advance)
-	if got := v2Weights(canary); !slices.Equal(got, []uint32{10, 20, 20, 30}) {
-		t.Fatalf("fixture: canary weights of v2 %v, want 10 → 20 (hold) → 30", got)
+	type tm = map[string]traffic
+	// serve is one version's traffic over an interval: n requests, errs
+	// of them errors, 3 % converting, latency lognormal around median ms.
+	serve := func(n, errs, median, sigma float64) traffic {
+		return traffic{requests: n, errors: errs, conversions: math.Round(0.03 * n), median: median, sigma: sigma}
 	}
 
+	// The canary: v2 starts at 10 %, advances twice, holds on a look
+	// with too few of its requests in the step, advances again. Its error
+	// rate is not decided yet, then shown under 1 %.
+	canary := newRun(t, m, "checkout-canary", start)
+	canary.look(at(10), tm{"v1": serve(1800, 3, 20, .5), "v2": serve(200, 0, 21, .5)})
+	canary.look(at(20), tm{"v1": serve(1600, 3, 20, .5), "v2": serve(400, 1, 21, .5)})
+	canary.look(at(30), tm{"v1": serve(60, 0, 20, .5), "v2": serve(12, 0, 21, .5)})
+	canary.look(at(40), tm{"v1": serve(1400, 2, 20, .5), "v2": serve(600, 1, 21, .5)})
+	wantActions(t, canary, analysis.Advance, analysis.Advance, analysis.Hold, analysis.Advance)
+	if got := v2Weights(canary); !slices.Equal(got, []uint32{20, 30, 30, 40}) {
+		t.Fatalf("fixture: canary weights of v2 %v, want 10 → 20 → 30 → (hold) → 40", got)
+	}
+	if !strings.Contains(canary.state.History[2].Reason, "12 requests in this step") {
+		t.Fatalf("fixture: the canary held for another reason: %s", canary.state.History[2].Reason)
+	}
+	wantOutcomes(t, canary, 0, "v2", analysis.Pending, analysis.Pending, analysis.Pending, analysis.Pass)
+
+	// The A/B test: v3 is slow; its p95 objective is shown failing from
+	// the second look, but an A/B test fails only when every version
+	// does: it advances.
 	ab := newRun(t, m, "search-ab", start)
-	ab.step(at(10), obs(300, mv{"v1": {"p95-latency": 100, "conversion": .031}, "v2": {"p95-latency": 95, "conversion": .034}, "v3": {"p95-latency": 110, "conversion": .029}}))
-	ab.step(at(20), obs(300, mv{"v1": {"p95-latency": 104, "conversion": .030}, "v2": {"p95-latency": 97, "conversion": .036}, "v3": {"p95-latency": 135, "conversion": .033}}))
-	ab.step(at(30), obs(300, mv{"v1": {"p95-latency": 99, "conversion": .032}, "v2": {"p95-latency": 94, "conversion": .035}, "v3": {"p95-latency": 118, "conversion": .030}}))
+	for _, s := range []int{10, 20, 30} {
+		ab.look(at(s), tm{"v1": serve(600, 0, 30, .5), "v2": serve(600, 0, 28, .5), "v3": serve(600, 0, 110, .6)})
+	}
 	wantActions(t, ab, analysis.Advance, analysis.Advance, analysis.Advance)
+	wantOutcomes(t, ab, 0, "v1", analysis.Pass, analysis.Pass, analysis.Pass)
+	wantOutcomes(t, ab, 0, "v3", analysis.Pending, analysis.Fail, analysis.Fail)
 
 	exps := &experiments{runs: []*run{canary, ab}}
 	mux := http.NewServeMux()
@@ -220,9 +268,12 @@ func TestBrowserShowsLiveState(t *testing.T) {
 		t.Fatal(err)
 	}
 	exps.update(func() {
-		canary.step(at(50), obs(200, mv{"v1": {"error-rate": .002, "p95-latency": 80}, "v2": {"error-rate": .031, "p95-latency": 90}}))
+		// 3 % of v2's 2000 requests fail: 2 % over the experiment, shown
+		// over 1 %.
+		canary.look(at(50), tm{"v1": serve(3000, 5, 20, .5), "v2": serve(2000, 62, 21, .5)})
 	})
 	wantActions(t, canary, analysis.Advance, analysis.Advance, analysis.Hold, analysis.Advance, analysis.RollBack)
+	wantOutcomes(t, canary, 0, "v2", analysis.Pending, analysis.Pending, analysis.Pending, analysis.Pass, analysis.Fail)
 	waitCtx, cancelWait := context.WithTimeout(ctx, 15*time.Second)
 	defer cancelWait()
 	if err := chromedp.Do(waitCtx, chromedp.WaitVisible(chromedp.CSS(`[data-experiment="checkout-canary"][data-stage="RolledBack"]`))); err != nil {
@@ -265,8 +316,8 @@ func TestBrowserShowsLiveState(t *testing.T) {
 }
 
 // checkCard compares what the page shows of an experiment with its state.
-// failing maps each objective metric to the versions whose points must be
-// marked failing.
+// failing maps each objective metric to the versions with a point marked
+// failing.
 func checkCard(t *testing.T, c card, st analysis.State, failing map[string][]string) {
 	t.Helper()
 	name, n := st.Experiment, len(st.History)
@@ -281,6 +332,9 @@ func checkCard(t *testing.T, c card, st analysis.State, failing map[string][]str
 			t.Errorf("%s: weights %q lack %q", name, c.Weights, want)
 		}
 	}
+	if want := "since " + st.EvidenceStart.Local().Format("15:04:05"); !strings.HasPrefix(c.Evidence, want) {
+		t.Errorf("%s: evidence %q, want it to start with %q", name, c.Evidence, want)
+	}
 	var variants []string
 	for _, l := range c.Lines {
 		variants = append(variants, l.Variant)
@@ -291,26 +345,111 @@ func checkCard(t *testing.T, c card, st analysis.State, failing map[string][]str
 	if want := st.Spec.Versions(); !slices.Equal(variants, want) {
 		t.Errorf("%s: weights lines for %v, want one per variant %v", name, variants, want)
 	}
-	var metrics []string
-	for _, o := range c.Objectives {
-		metrics = append(metrics, o.Metric)
-		if o.Limits != 1 {
-			t.Errorf("%s: objective %s has %d limit lines, want 1", name, o.Metric, o.Limits)
-		}
-		if o.Markers == 0 {
-			t.Errorf("%s: objective %s has no points", name, o.Metric)
-		}
-		if !slices.Equal(o.Failing, failing[o.Metric]) {
-			t.Errorf("%s: objective %s marks %v failing, want %v", name, o.Metric, o.Failing, failing[o.Metric])
+
+	// The looks that judged something, in order; the objective charts
+	// have a point per look, version and check.
+	var looks []analysis.Record
+	for _, r := range st.History {
+		if len(r.Verdicts) > 0 {
+			looks = append(looks, r)
 		}
 	}
-	var wantMetrics []string
-	for _, o := range st.Spec.Objectives {
-		wantMetrics = append(wantMetrics, o.Metric)
+	if len(looks) == 0 {
+		t.Fatalf("%s: no look judged anything; the fixture is wrong", name)
 	}
-	if !slices.Equal(metrics, wantMetrics) {
-		t.Errorf("%s: objective charts %v, want %v", name, metrics, wantMetrics)
+	last := looks[len(looks)-1]
+	if len(c.Objectives) != len(st.Spec.Objectives) {
+		t.Fatalf("%s: %d objective charts, want %d", name, len(c.Objectives), len(st.Spec.Objectives))
 	}
+	for i, o := range st.Spec.Objectives {
+		oc := c.Objectives[i]
+		if oc.Metric != o.Metric || oc.Objective != i {
+			t.Errorf("%s: objective chart %d is of %s (objective %d), want %s", name, i, oc.Metric, oc.Objective, o.Metric)
+			continue
+		}
+		var latest []analysis.Verdict
+		for _, vd := range last.Verdicts {
+			if vd.Objective == i {
+				latest = append(latest, vd)
+			}
+		}
+		if len(oc.Checks) != len(latest[0].Checks) {
+			t.Errorf("%s: %s has %d check charts, want one per limit: %d", name, o.Metric, len(oc.Checks), len(latest[0].Checks))
+			continue
+		}
+		var marked []string
+		for k, cc := range oc.Checks {
+			if cc.Check != k || cc.Limits != 1 {
+				t.Errorf("%s: %s check chart %d is check %d with %d limit lines, want 1", name, o.Metric, k, cc.Check, cc.Limits)
+			}
+			var bandVersions []string
+			for _, b := range cc.Bands {
+				bandVersions = append(bandVersions, b.Variant)
+				var want []string
+				for _, r := range looks {
+					for _, vd := range r.Verdicts {
+						if vd.Objective == i && vd.Version == b.Variant && k < len(vd.Checks) {
+							want = append(want, string(vd.Checks[k].Outcome))
+						}
+					}
+				}
+				if len(want) != len(looks) {
+					t.Errorf("%s: the fixture has %s check %d for %s at %d of %d looks; want it at every look", name, o.Metric, k, b.Variant, len(want), len(looks))
+				}
+				if b.Points != len(want) || b.Estimates != 1 || !slices.Equal(b.Outcomes, want) {
+					t.Errorf("%s: %s check %d of %s: band of %d points, %d estimate lines, points %v; want %d points, 1 line, %v",
+						name, o.Metric, k, b.Variant, b.Points, b.Estimates, b.Outcomes, len(want), want)
+				}
+				for j, cls := range b.Classes {
+					if j < len(b.Outcomes) && !slices.Contains(strings.Fields(cls), b.Outcomes[j]) {
+						t.Errorf("%s: %s point %d of %s has class %q, not its outcome %s", name, o.Metric, j, b.Variant, cls, b.Outcomes[j])
+					}
+				}
+				if slices.Contains(b.Outcomes, string(analysis.Fail)) && !slices.Contains(marked, b.Variant) {
+					marked = append(marked, b.Variant)
+				}
+				// Readable: the band is the version's colour, see-through.
+				if b.Fill != b.Colour || b.Opacity <= 0 || b.Opacity > 0.5 {
+					t.Errorf("%s: %s band of %s filled %s at opacity %v, want its line's colour %s, see-through", name, o.Metric, b.Variant, b.Fill, b.Opacity, b.Colour)
+				}
+			}
+			var judged []string
+			for _, vd := range latest {
+				judged = append(judged, vd.Version)
+			}
+			if !slices.Equal(bandVersions, judged) {
+				t.Errorf("%s: %s check %d has bands for %v, want one per judged version %v", name, o.Metric, k, bandVersions, judged)
+			}
+		}
+		if !slices.Equal(marked, failing[o.Metric]) {
+			t.Errorf("%s: %s marks %v failing, want %v", name, o.Metric, marked, failing[o.Metric])
+		}
+		var whys []string
+		for _, w := range oc.Whys {
+			whys = append(whys, w.Variant+": "+w.Text)
+		}
+		var wantWhys, notes []string
+		for _, vd := range latest {
+			wantWhys = append(wantWhys, vd.Version+": "+vd.Why)
+			for _, ck := range vd.Checks {
+				if ck.Note != "" && !slices.Contains(notes, ck.Note) {
+					notes = append(notes, ck.Note)
+				}
+			}
+		}
+		if !slices.Equal(whys, wantWhys) {
+			t.Errorf("%s: %s says why\n%q\nwant the last look's\n%q", name, o.Metric, whys, wantWhys)
+		}
+		for _, note := range notes {
+			if !slices.ContainsFunc(oc.Notes, func(s string) bool { return strings.Contains(s, note) }) {
+				t.Errorf("%s: %s notes %q lack %q", name, o.Metric, oc.Notes, note)
+			}
+		}
+		if len(oc.Notes) != len(notes) {
+			t.Errorf("%s: %s shows %d notes, want %d", name, o.Metric, len(oc.Notes), len(notes))
+		}
+	}
+
 	if len(c.Decisions) != n {
 		t.Fatalf("%s: %d decision rows, want %d", name, len(c.Decisions), n)
 	}
@@ -318,6 +457,25 @@ func checkCard(t *testing.T, c card, st analysis.State, failing map[string][]str
 		if !strings.Contains(c.Decisions[i], r.Reason) || !strings.Contains(c.Decisions[i], string(r.Action)) {
 			t.Errorf("%s: decision row %d = %q, want %s with reason %q", name, i+1, c.Decisions[i], r.Action, r.Reason)
 		}
+	}
+}
+
+// wantOutcomes checks the fixture: the outcomes of objective i for
+// version at each look, so that the page is tested on what it means to
+// show.
+func wantOutcomes(t *testing.T, r *run, i int, version string, want ...analysis.Outcome) {
+	t.Helper()
+	var got []analysis.Outcome
+	var why string
+	for _, rec := range r.state.History {
+		for _, vd := range rec.Verdicts {
+			if vd.Objective == i && vd.Version == version {
+				got, why = append(got, vd.Outcome), vd.Why
+			}
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fixture: %s %s %s outcomes %v, want %v (last: %s)", r.spec.Name, version, r.spec.Objectives[i].Metric, got, want, why)
 	}
 }
 

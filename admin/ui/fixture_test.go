@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,8 +10,11 @@ import (
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/analysis/metrics"
+	"github.com/shadowplane/shadowplane/analysis/stats"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds/server"
 )
@@ -85,13 +89,20 @@ func writePolicies(t *testing.T) *policy.Watcher {
 }
 
 // run is an experiment driven the way analysis.Runner drives one: each
-// interval's observations are judged by the real analysis.Evaluate and
-// recorded.
+// look's evidence is judged by the real analysis.Evaluate and applied with
+// State.Apply; a step that moves the weights starts its window when every
+// proxy has ACKed it, ackDelay later.
 type run struct {
 	spec  policy.Experiment
 	route *policy.Route
 	state analysis.State
+	// sinceStart is what each version served since the experiment's first
+	// step was in place, sinceStep since the current step was.
+	sinceStart, sinceStep map[string]*served
 }
+
+// ackDelay is how long after a decision the proxies have ACKed its step.
+const ackDelay = 2 * time.Second
 
 func newRun(t *testing.T, m *policy.Model, name string, start time.Time) *run {
 	t.Helper()
@@ -108,51 +119,125 @@ func newRun(t *testing.T, m *policy.Model, name string, start time.Time) *run {
 	if j < 0 {
 		t.Fatalf("route %s not in app %s", spec.Route, spec.App)
 	}
-	pr := &app.Routes[j]
-	initial := analysis.Route{Split: slices.Clone(pr.Split)}
-	return &run{spec: spec, route: pr, state: analysis.State{
-		Experiment: name, Spec: spec, Stage: analysis.Running, Route: initial, LastGood: initial,
-		Reason: "started", StartedAt: start, UpdatedAt: start, WindowStart: start,
-	}}
+	r := &run{spec: spec, route: &app.Routes[j], state: *analysis.Start(&spec, &app.Routes[j], start)}
+	r.state.StepStarted(start.Add(ackDelay))
+	r.sinceStart, r.sinceStep = map[string]*served{}, map[string]*served{}
+	return r
 }
 
-// step judges one interval ending at `at`.
-func (r *run) step(at time.Time, obs analysis.Observations) {
-	st := &r.state
-	d := analysis.Evaluate(&r.spec, r.route, st, obs)
-	prev := st.WindowStart
-	if !slices.Equal(weights(d.Route), weights(st.Route)) {
-		st.LastGood = st.Route
-	}
-	st.Stage, st.Iteration, st.NoData, st.Route, st.Winner, st.Reason = d.Stage, d.Iteration, d.NoData, d.Route, d.Winner, d.Reason
-	st.UpdatedAt, st.WindowStart = at, at
-	st.History = append(slices.Clip(st.History), analysis.Record{
-		Iteration: d.Iteration, At: at, WindowStart: prev, Observations: obs, Verdicts: d.Verdicts,
-		Action: d.Action, Reason: d.Reason, Weights: d.Route.Weights(), MirrorOff: d.Route.MirrorOff,
-	})
-}
-
-func weights(r analysis.Route) []uint32 {
-	var out []uint32
-	for _, b := range r.Split {
-		if b.Weight != nil {
-			out = append(out, *b.Weight)
+// look is one interval ending at `at`: each version served its load, then
+// the look is judged and applied. A decision that moves the weights (a
+// rollback too) is rolled out and its step starts when it is ACKed.
+func (r *run) look(at time.Time, load map[string]traffic) {
+	for v, tr := range load {
+		for _, m := range []map[string]*served{r.sinceStart, r.sinceStep} {
+			if m[v] == nil {
+				m[v] = newServed()
+			}
+			m[v].add(tr)
 		}
 	}
-	return out
+	ev := analysis.Evidence{Experiment: r.observations(r.sinceStart), Step: r.observations(r.sinceStep)}
+	d := analysis.Evaluate(&r.spec, r.route, &r.state, ev, at)
+	next, moved := r.state.Apply(d, ev, at)
+	r.state = next
+	if moved {
+		r.state.StepStarted(at.Add(ackDelay))
+		r.sinceStep = map[string]*served{}
+	}
 }
 
-// obs builds observations from version → metric → value, all with the
-// given number of samples.
-func obs(samples float64, values map[string]map[string]float64) analysis.Observations {
+// observations are what the metrics source reads of counts: each metric
+// the experiment names, by its name in the policy, with its type.
+func (r *run) observations(counts map[string]*served) analysis.Observations {
+	names := map[string]bool{}
+	for _, o := range r.spec.Objectives {
+		names[o.Metric] = true
+	}
+	if r.spec.Reward != nil {
+		names[r.spec.Reward.Metric] = true
+	}
 	out := analysis.Observations{}
-	for v, metrics := range values {
+	for _, v := range r.spec.Versions() {
+		s := counts[v]
+		if s == nil {
+			s = newServed()
+		}
 		out[v] = map[string]analysis.Observation{}
-		for m, val := range metrics {
-			out[v][m] = analysis.Observation{Value: val, Samples: samples}
+		for name := range names {
+			out[v][name] = s.observe(name)
 		}
 	}
 	return out
+}
+
+// traffic is what one version served between two looks: requests, of
+// which errors failed and conversions converted, with lognormal latency
+// (median ms, sigma).
+type traffic struct {
+	requests, errors, conversions float64
+	median, sigma                 float64
+}
+
+// appBounds are the sample app's latency histogram bounds, in ms.
+var appBounds = []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, math.Inf(1)}
+
+// served are a version's counts over a window, as Prometheus counters
+// would give them: requests, errors, conversions, and a latency histogram
+// (cumulative bucket counts and the sum of latencies).
+type served struct {
+	requests, errors, conversions, latencySum float64
+	buckets                                   []float64
+}
+
+func newServed() *served { return &served{buckets: make([]float64, len(appBounds))} }
+
+// add counts tr; its latencies fill each bucket with their expected count,
+// rounded to whole requests.
+func (s *served) add(tr traffic) {
+	d := distuv.LogNormal{Mu: math.Log(tr.median), Sigma: tr.sigma}
+	s.requests += tr.requests
+	s.errors += tr.errors
+	s.conversions += tr.conversions
+	s.latencySum += tr.requests * d.Mean()
+	for i, b := range appBounds {
+		c := tr.requests
+		if !math.IsInf(b, 1) {
+			c = math.Round(tr.requests * d.CDF(b))
+		}
+		s.buckets[i] += c
+	}
+}
+
+// observe reads the metric called name: error-rate and conversion are
+// ratios of requests, p95-latency the histogram's 95th percentile.
+func (s *served) observe(name string) analysis.Observation {
+	ratio := func(x float64) analysis.Observation {
+		o := analysis.Observation{Type: metrics.Ratio, Unit: "ratio", Scale: 1, Events: x, Samples: s.requests}
+		if s.requests > 0 {
+			o.Value = x / s.requests
+		}
+		return o
+	}
+	switch name {
+	case "error-rate":
+		return ratio(s.errors)
+	case "conversion":
+		return ratio(s.conversions)
+	case "p95-latency":
+		o := analysis.Observation{Type: metrics.Quantile, Quantile: 0.95, Unit: "ms", Samples: s.requests, Sum: s.latencySum}
+		h := stats.Histogram{Bounds: appBounds, Counts: slices.Clone(s.buckets), Sum: s.latencySum}
+		for i, b := range appBounds {
+			o.Buckets = append(o.Buckets, metrics.Bucket{UpperBound: b, Count: s.buckets[i]})
+		}
+		if s.requests > 0 {
+			o.Value = h.Quantile(0.95)
+		} else {
+			o.Error, o.NoData = "no requests", true
+		}
+		return o
+	}
+	return analysis.Observation{Error: "unknown metric " + name}
 }
 
 // experiments is the admin.Experiments the page is served from; the test

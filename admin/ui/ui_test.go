@@ -19,6 +19,7 @@ func TestHandlerServesPageAndAssets(t *testing.T) {
 		{"/ui/", "text/html", `<script src="app.js"`},
 		{"/ui/app.js", "text/javascript", "replaceChildren"},
 		{"/ui/style.css", "text/css", ".card"},
+		{"/ui/style.css", "text/css", ".stage-paused"},
 		{"/ui/favicon.svg", "image/svg+xml", "<svg"},
 	} {
 		resp, err := http.Get(srv.URL + tc.path)

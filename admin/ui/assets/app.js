@@ -45,6 +45,16 @@
     return String(parseFloat(v.toPrecision(3)));
   }
   const lower = (s) => String(s || '').toLowerCase();
+  // fmtValue writes v in a check's unit: rates and shares as percentages,
+  // ratios to the baseline with ×, other units after the number.
+  function fmtValue(v, unit) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) return '—';
+    if (unit === 'ratio' || unit === 'share') return fmtNum(100 * v) + ' %';
+    if (unit === '×') return fmtNum(v) + '×';
+    return unit ? fmtNum(v) + ' ' + unit : fmtNum(v);
+  }
+  const opText = (op) => (op === '>=' ? '≥' : '≤');
+  const OUTCOME_MARK = { pass: '✔', fail: '✘', pending: '…' };
 
   // ---- polling ------------------------------------------------------
 
@@ -215,6 +225,18 @@
 
   function swatch(cls) { return el('span', { class: 'swatch ' + cls }); }
 
+  // evidenceText says since when the verdicts' data run, and the current
+  // step's.
+  function evidenceText(st) {
+    const since = parseTime(st.evidenceStart);
+    if (!Number.isFinite(since)) return 'none yet: the first step is not in place everywhere';
+    const step = parseTime(st.windowStart);
+    const alpha = (st.spec || {}).alpha;
+    return 'since ' + fmtClock(since) +
+      (st.stage === 'Running' && Number.isFinite(step) && step !== since ? ' · this step since ' + fmtClock(step) : '') +
+      (typeof alpha === 'number' ? ' · wrong verdicts at most ' + fmtNum(100 * alpha) + ' % (alpha)' : '');
+  }
+
   function experimentCard(st, width) {
     const spec = st.spec || {};
     const versions = versionsOf(st);
@@ -232,14 +254,19 @@
       el('span', { class: 'meta', 'data-testid': 'iteration' }, 'iteration ' + (st.iteration || 0) + ' / ' + (spec.iterations || '?')));
     const facts = el('dl', { class: 'facts' },
       el('dt', null, 'Weights'), el('dd', { 'data-testid': 'weights' }, weights.length ? weights : '—'),
-      el('dt', null, 'Reason'), el('dd', { 'data-testid': 'reason' }, st.reason || '—'));
+      st.winner ? [el('dt', null, 'Winner'), el('dd', { 'data-testid': 'winner' }, st.winner)] : null,
+      el('dt', null, 'Reason'), el('dd', { 'data-testid': 'reason' }, st.reason || '—'),
+      el('dt', null, 'Evidence'), el('dd', { 'data-testid': 'evidence' }, evidenceText(st)));
     const legend = el('div', { class: 'legend' },
       versions.map((v) => el('span', null, swatch(colour(v)), v)),
-      el('span', null, el('span', { class: 'swatch fail' }), 'failing'),
-      el('span', null, el('span', { class: 'swatch unjudged' }), 'observed, not judged'),
+      el('span', { title: 'where the quantity is, wrongly at most alpha of the time over every look' },
+        el('span', { class: 'swatch band' }), 'interval (anytime-valid)'),
+      el('span', null, el('span', { class: 'swatch pass' }), 'shown within the limit'),
+      el('span', null, el('span', { class: 'swatch fail' }), 'shown beyond it'),
+      el('span', null, el('span', { class: 'swatch pending' }), 'not decided yet'),
       el('span', null, el('span', { class: 'swatch limit' }), 'limit'));
 
-    const objectives = (spec.objectives || []).map((o, i) => objectiveChart(history, spec, o, i, versions, colour));
+    const objectives = (spec.objectives || []).map((o, i) => objectiveChart(history, o, i, colour));
     return el('article', { class: 'card', 'data-experiment': st.experiment, 'data-stage': st.stage },
       header, facts, legend,
       el('div', { class: 'charts' },
@@ -353,61 +380,151 @@
       .filter(Boolean).join(' and ');
   }
 
-  // objectiveChart shows each version's value of the objective's metric per
-  // iteration against the limit: the spec's for an absolute objective, the
-  // one applied (scaled by the baseline) for a relative one.
-  function objectiveChart(history, spec, o, index, versions, colour) {
-    const ax = xAxis(history);
-    const series = versions.map((v) => ({ v, pts: [] }));
-    const limits = { upper: [], lower: [] };
-    history.forEach((r, i) => {
-      const verdicts = (r.verdicts || []).filter((vd) => vd.metric === o.metric);
+  // verdictOf is the verdict of objective index (metric o.metric) for
+  // version v at look r.
+  function verdictOf(r, index, o, v) {
+    return (r.verdicts || []).find((vd) => vd.version === v &&
+      (typeof vd.objective === 'number' ? vd.objective === index : vd.metric === o.metric));
+  }
+
+  // objectiveChart shows, for each check of an objective (one per limit),
+  // what every judged version's looks found: the quantity's anytime-valid
+  // interval as a band, its estimate as a line with a point per look
+  // (filled: shown within the limit, red: shown beyond it, hollow: not
+  // decided yet), and the limit; under it, why the last look judged each
+  // version as it did.
+  function objectiveChart(history, o, index, colour) {
+    const looks = history.filter((r) => (r.verdicts || []).length); // a look whose metrics were down judged nothing
+    const judged = [];
+    looks.forEach((r) => (r.verdicts || []).forEach((vd) => {
+      if (verdictOf(r, index, o, vd.version) === vd && !judged.includes(vd.version)) judged.push(vd.version);
+    }));
+    let checks = 0;
+    looks.forEach((r) => judged.forEach((v) => { checks = Math.max(checks, ((verdictOf(r, index, o, v) || {}).checks || []).length); }));
+    const panels = [];
+    for (let k = 0; k < checks; k++) panels.push(checkChart(looks, index, o, k, judged, colour));
+
+    const last = looks[looks.length - 1];
+    const latest = last ? judged.map((v) => verdictOf(last, index, o, v)).filter(Boolean) : [];
+    const whys = latest.length
+      ? el('ul', { class: 'whys' }, latest.map((vd) => el('li', { 'data-outcome': vd.outcome },
+        el('span', { class: 'who' }, swatch(colour(vd.version)), vd.version, el('span', { class: 'mark' }, OUTCOME_MARK[vd.outcome] || '?')),
+        el('span', { class: 'why', 'data-testid': 'why', 'data-variant': vd.version, 'data-outcome': vd.outcome }, whyText(vd)))))
+      : null;
+    const notes = [];
+    latest.forEach((vd) => (vd.checks || []).forEach((ck) => { if (ck.note && !notes.includes(ck.note)) notes.push(ck.note); }));
+    return el('figure', { class: 'chart', 'data-testid': 'objective-chart', 'data-metric': o.metric, 'data-objective': index },
+      el('figcaption', null, o.metric + ' ', el('span', { class: 'meta' }, limitText(o))),
+      panels.length ? panels : el('p', { class: 'empty' }, looks.length ? 'Nothing to bound yet.' : 'No verdict yet.'),
+      whys,
+      notes.map((n) => el('p', { class: 'note', 'data-testid': 'note' }, 'Note: ' + n)));
+  }
+
+  // whyText is a verdict's why, with the note it ends with (also shown
+  // once under the chart) set apart.
+  function whyText(vd) {
+    const why = vd.why || '—';
+    for (const ck of vd.checks || []) {
+      const tail = ck.note ? ' (' + ck.note + ')' : '';
+      if (tail && why.endsWith(tail)) return [why.slice(0, -tail.length), el('span', { class: 'why-note' }, tail)];
+    }
+    return why;
+  }
+
+  // checkChart draws check k of an objective over the looks.
+  function checkChart(looks, index, o, k, judged, colour) {
+    const ax = xAxis(looks);
+    const series = judged.map((v) => ({ v, pts: [] }));
+    const limits = [];
+    let about = null; // the latest check: its quantity, unit and op
+    looks.forEach((r, i) => {
       for (const s of series) {
-        const vd = verdicts.find((x) => x.version === s.v);
-        const ob = ((r.observations || {})[s.v] || {})[o.metric];
-        if (vd) s.pts.push({ i, value: vd.value, pass: vd.pass });
-        else if (ob && !ob.error && Number.isFinite(ob.value)) s.pts.push({ i, value: ob.value, pass: null });
-      }
-      for (const [bound, key, specKey] of [['upper', 'upper', 'upperLimit'], ['lower', 'lower', 'lowerLimit']]) {
-        const applied = verdicts.find((vd) => vd[key] != null);
-        if (applied) limits[bound].push({ i, value: applied[key] });
-        else if (!o.relativeTo && o[specKey] != null) limits[bound].push({ i, value: o[specKey] });
+        const vd = verdictOf(r, index, o, s.v);
+        const ck = vd && (vd.checks || [])[k];
+        if (!ck || typeof ck.estimate !== 'number') continue;
+        s.pts.push({ i, r, vd, ck });
+        if (!limits.length || limits[limits.length - 1].i !== i) limits.push({ i, value: ck.limit });
+        about = ck;
       }
     });
-    const values = [...series.flatMap((s) => s.pts), ...limits.upper, ...limits.lower].map((p) => p.value);
-    if (!o.relativeTo) ['upperLimit', 'lowerLimit'].forEach((k) => { if (o[k] != null) values.push(o[k]); });
-    let lo = Math.min(0, ...values);
-    let hi = Math.max(...values, 0);
+    if (!about) return null;
+    const unit = about.unit;
+    const fmt = (v) => fmtValue(v, unit);
+
+    // The y range holds every estimate and limit, and the intervals as far
+    // again as that span; a band beyond it is clipped at the edge.
+    const pts = series.flatMap((s) => s.pts);
+    const core = [...pts.map((p) => p.ck.estimate), ...limits.map((l) => l.value)].filter(Number.isFinite);
+    let lo = Math.min(0, ...core);
+    let hi = Math.max(0, ...core);
+    const span = hi - lo || 1;
+    const bounds = pts.flatMap((p) => [p.ck.low, p.ck.high]).filter((b) => typeof b === 'number' && Number.isFinite(b));
+    if (bounds.length) {
+      hi = Math.max(hi, Math.min(hi + span, Math.max(...bounds)));
+      lo = Math.min(lo, Math.max(lo - span, Math.min(...bounds)));
+    }
     if (!(hi > lo)) hi = lo + 1;
-    const yTicks = numberTicks(lo, hi * 1.08, 4);
+    const yTicks = numberTicks(lo, hi * 1.05, 4);
     hi = Math.max(hi, yTicks[yTicks.length - 1]);
     lo = Math.min(lo, yTicks[0]);
-    const f = frame(360, 190, ax.xs.length ? ax.xs : [0], [lo, hi]);
-    const root = svg('svg', { viewBox: `0 0 ${f.w} ${f.h}`, role: 'img', 'aria-label': o.metric },
-      axes(f, ax, yTicks, fmtNum, o.metric));
-    for (const [bound, pts] of Object.entries(limits)) {
-      if (!pts.length) continue;
-      const d = o.relativeTo
-        ? stepPath(pts.map((p) => [f.x(ax.xs[p.i]), f.y(p.value)]))
-        : `M${f.m.l} ${f.y(pts[0].value).toFixed(1)} H${f.w - f.m.r}`;
-      root.append(svg('path', { class: 'limit', d, 'data-testid': 'limit-line', 'data-bound': bound },
-        svg('title', null, bound + ' limit ' + limitText(o))));
-    }
+    const f = frame(360, 200, ax.xs.length ? ax.xs : [0], [lo, hi]);
+    const clampY = (v) => f.y(Math.min(hi, Math.max(lo, v)));
+    const yHigh = (ck) => (typeof ck.high === 'number' ? clampY(ck.high) : f.y(hi));
+    const yLow = (ck) => (typeof ck.low === 'number' ? clampY(ck.low) : f.y(lo));
+    const title = about.quantity.replace(/^share of requests /, 'share ');
+    const root = svg('svg', { viewBox: `0 0 ${f.w} ${f.h}`, role: 'img', 'data-testid': 'check-chart', 'data-check': k,
+      'aria-label': about.quantity + ' ' + opText(about.op) + ' ' + fmt(about.limit) },
+    axes(f, ax, yTicks, fmt, title));
+
+    // Bands first, under every line: each look's interval, absent bounds
+    // at the chart's edge.
+    const xy = (p) => [f.x(ax.xs[p.i]), f.y(p.ck.estimate)];
     for (const s of series) {
       if (!s.pts.length) continue;
-      const xy = s.pts.map((p) => [f.x(ax.xs[p.i]), f.y(p.value)]);
+      const top = s.pts.map((p) => [f.x(ax.xs[p.i]), yHigh(p.ck)]);
+      const bottom = s.pts.map((p) => [f.x(ax.xs[p.i]), yLow(p.ck)]);
+      if (s.pts.length === 1) { // one look: a bar, so that it shows
+        top.unshift([top[0][0] - 5, top[0][1]]); top[1][0] += 5;
+        bottom.unshift([bottom[0][0] - 5, bottom[0][1]]); bottom[1][0] += 5;
+      }
+      const d = [...top, ...bottom.reverse()].map(([x, y], j) => (j ? 'L' : 'M') + x.toFixed(1) + ' ' + y.toFixed(1)).join(' ') + ' Z';
       const g = svg('g', { class: colour(s.v) },
-        svg('path', { class: 'line thin', d: xy.map(([x, y], k) => (k ? 'L' : 'M') + x.toFixed(1) + ' ' + y.toFixed(1)).join(' '), 'data-variant': s.v }));
-      s.pts.forEach((p, k) => {
-        const r = history[p.i];
-        const state = p.pass === null ? 'unjudged' : p.pass ? 'pass' : 'fail';
-        g.append(svg('circle', { class: 'pt ' + state, cx: xy[k][0], cy: xy[k][1], r: p.pass === false ? 5 : 3.5, 'data-variant': s.v, 'data-pass': p.pass === null ? null : String(p.pass) },
-          svg('title', null, `${s.v} ${o.metric} = ${fmtNum(p.value)} (${state}), iteration ${r.iteration} at ${fmtClock(parseTime(r.at))}`)));
+        svg('path', { class: 'band', d, 'data-testid': 'band', 'data-variant': s.v, 'data-check': k, 'data-points': s.pts.length },
+          svg('title', null, s.v + ': interval of ' + about.quantity)));
+      s.pts.forEach((p) => { // each look's interval itself
+        const x = f.x(ax.xs[p.i]);
+        g.append(svg('line', { class: 'whisker', x1: x, x2: x, y1: yHigh(p.ck), y2: yLow(p.ck) }));
       });
       root.append(g);
     }
-    return el('figure', { class: 'chart', 'data-testid': 'objective-chart', 'data-metric': o.metric, 'data-objective': index },
-      el('figcaption', null, o.metric + ' ', el('span', { class: 'meta' }, limitText(o))), root);
+
+    // The limit: a horizontal line, or a step where an edit moved it.
+    const ly = limits.map((l) => [f.x(ax.xs[l.i]), f.y(l.value)]);
+    const flat = limits.every((l) => l.value === limits[0].value);
+    const ld = flat ? `M${f.m.l} ${ly[0][1].toFixed(1)} H${f.w - f.m.r}` : stepPath(ly);
+    root.append(svg('path', { class: 'limit', d: ld, 'data-testid': 'limit-line', 'data-check': k, 'data-limit': about.limit },
+      svg('title', null, 'limit: ' + about.quantity + ' ' + opText(about.op) + ' ' + fmt(about.limit))),
+    svg('text', { class: 'limit-label', x: f.w - f.m.r - 2, y: ly[ly.length - 1][1] - 4, 'text-anchor': 'end' }, opText(about.op) + ' ' + fmt(about.limit)));
+
+    for (const s of series) {
+      if (!s.pts.length) continue;
+      const line = s.pts.map(xy);
+      const g = svg('g', { class: colour(s.v) },
+        svg('path', { class: 'line thin', d: line.map(([x, y], j) => (j ? 'L' : 'M') + x.toFixed(1) + ' ' + y.toFixed(1)).join(' '),
+          'data-testid': 'estimate', 'data-variant': s.v, 'data-check': k }));
+      s.pts.forEach((p, j) => {
+        const ck = p.ck;
+        const outcome = ['pass', 'fail', 'pending'].includes(ck.outcome) ? ck.outcome : 'pending';
+        const interval = (typeof ck.low === 'number' ? fmt(ck.low) : '−∞') + ' to ' + (typeof ck.high === 'number' ? fmt(ck.high) : '∞');
+        g.append(svg('circle', { class: 'pt ' + outcome, cx: line[j][0], cy: line[j][1], r: outcome === 'fail' ? 5 : 3.5,
+          'data-variant': s.v, 'data-check': k, 'data-outcome': outcome, 'data-iteration': p.r.iteration },
+        svg('title', null, `${s.v}: ${ck.quantity} ${fmt(ck.estimate)} (interval ${interval}) after ${fmtNum(p.vd.samples)} requests; ` +
+          `limit ${opText(ck.op)} ${fmt(ck.limit)}: ${outcome} — look at ${fmtClock(parseTime(p.r.at))}, iteration ${p.r.iteration}`)));
+      });
+      root.append(g);
+    }
+    return el('div', { class: 'check', 'data-testid': 'check', 'data-check': k },
+      el('div', { class: 'check-title' }, about.quantity + ' ' + opText(about.op) + ' ' + fmt(about.limit)), root);
   }
 
   // ---- decisions ----------------------------------------------------
