@@ -46,6 +46,13 @@ func CheckModel(m *policy.Model, defs *metrics.Definitions) (problems, warnings 
 						formatValue(lo, def.Unit), formatValue(*l, def.Unit), formatValue(lo, def.Unit), formatValue(hi, def.Unit)))
 				}
 			}
+			if def.Type == metrics.Quantile && o.RelativeTo == "baseline" && o.UpperLimit != nil && len(def.Bounds) > 1 {
+				if r := narrowest(def.Bounds); r > *o.UpperLimit {
+					warnings = append(warnings, at("objectives[%d]: %s relative to the baseline's is judged on whole histogram buckets, and its buckets are at least %s× apart: "+
+						"≤ %s× the baseline's can only be shown met when the candidate's quantile is a bucket lower; a mean relative to the baseline's, or finer buckets, can decide",
+						j, o.Metric, formatNumber(r), formatNumber(*o.UpperLimit)))
+				}
+			}
 			if def.Type == metrics.Ratio && o.RelativeTo == "baseline" {
 				warnings = append(warnings, at("objectives[%d]: a limit on %s relative to the baseline's compares two rates that are often near zero: "+
 					"it takes many events on both sides to decide; an absolute limit decides sooner", j, o.Metric))
@@ -85,4 +92,16 @@ func bracket(bounds []float64, v float64) (lo, hi float64) {
 		return lo, bounds[i]
 	}
 	return lo, math.Inf(1)
+}
+
+// narrowest is the smallest ratio between two neighbouring positive
+// bucket bounds.
+func narrowest(bounds []float64) float64 {
+	r := math.Inf(1)
+	for i := 1; i < len(bounds); i++ {
+		if bounds[i-1] > 0 {
+			r = math.Min(r, bounds[i]/bounds[i-1])
+		}
+	}
+	return r
 }

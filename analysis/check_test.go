@@ -21,15 +21,17 @@ func TestCheckModel(t *testing.T) {
 		{Metric: metrics.AppP95Latency, UpperLimit: f(80)},  // inside (50, 100]
 		{Metric: metrics.AppErrorRate, UpperLimit: f(1.5), RelativeTo: "baseline"},
 		{Metric: "nope", UpperLimit: f(1)},
+		{Metric: metrics.AppP95Latency, UpperLimit: f(1.2), RelativeTo: "baseline"}, // buckets 2-2.5× apart
 	}
 	problems, warnings := CheckModel(m, defs)
 	if len(problems) != 1 || !strings.Contains(problems[0].Error(), `canary.yaml:12: experiment "wakanda": unknown metric "nope"`) {
 		t.Errorf("problems %v, want the unknown metric at canary.yaml:12", problems)
 	}
-	if len(warnings) != 2 ||
+	if len(warnings) != 3 ||
 		!strings.Contains(warnings[0].Error(), "objectives[1]: the limit 80 ms of app/p95-latency lies inside its histogram bucket (50, 100 ms]") ||
-		!strings.Contains(warnings[1].Error(), "objectives[2]: a limit on app/error-rate relative to the baseline's") {
-		t.Errorf("warnings %v, want the 80 ms limit and the relative rate", warnings)
+		!strings.Contains(warnings[1].Error(), "objectives[2]: a limit on app/error-rate relative to the baseline's") ||
+		!strings.Contains(warnings[2].Error(), "objectives[4]: app/p95-latency relative to the baseline's is judged on whole histogram buckets, and its buckets are at least 2× apart") {
+		t.Errorf("warnings %v, want the 80 ms limit, the relative rate and the relative p95", warnings)
 	}
 
 	// A relative objective whose baseline never gets traffic can never be

@@ -56,6 +56,3 @@ func healthy(n float64) Observations {
 	}
 	return obs
 }
-
-// same is evidence whose step is the whole experiment.
-func same(obs Observations) Evidence { return Evidence{Experiment: obs, Step: obs} }

@@ -2,7 +2,6 @@ package analysis
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -26,8 +25,9 @@ type Decision struct {
 	Winner    string
 }
 
-// Evaluate judges one look, at now. It is pure: the same inputs give the
-// same decision. The rules, in order:
+// Evaluate judges one look, at now, on obs: every version's metrics since
+// the current step was in place on every proxy. It is pure: the same
+// inputs give the same decision. The rules, in order:
 //
 //  1. The metrics source must answer. A metric a judged version needs that
 //     could not be read (an error other than "no requests yet") means
@@ -35,26 +35,28 @@ type Decision struct {
 //     a row, OnNoData (pause, by default). An outage never passes
 //     anything.
 //  2. Each objective is judged for each version judged (the candidate for
-//     Conformance and Canary, every version for AB) on all the evidence
-//     since the experiment's first step was in place, with anytime-valid
-//     intervals: pass when the interval is within the limits, fail when it
-//     is wholly beyond one, otherwise pending. Failing tests split Alpha
-//     over every check; passing ones each use Alpha (all must pass).
+//     Conformance and Canary, every version for AB) on the step's data,
+//     with anytime-valid intervals: pass when the interval is within the
+//     limits, fail when it is wholly beyond one, otherwise pending.
+//     Failing tests spend Alpha over the steps (most on the first ones)
+//     and split it over every check; passing ones each use Alpha (all
+//     must pass), split over the versions of an AB experiment.
 //  3. Canary and Conformance fail when the candidate fails an objective,
 //     AB when every version fails one — at FailureLimit looks in a row
 //     (before that, hold). Then OnFailure.
 //  4. A step is ready when every version judged has MinSamples requests in
-//     it and, for Canary and Conformance, the candidate's own estimates
-//     over the step sit within every limit. A ready step counts an
-//     iteration; a Progressive canary then moves up one step. The last
-//     iteration also needs every objective shown to pass (for AB, one
-//     version passing all, which wins by its reward); then OnSuccess.
+//     it and, for Canary and Conformance, the candidate's estimates sit
+//     within every limit. A ready step counts an iteration; a Progressive
+//     canary then moves up one step. The last iteration also needs every
+//     objective shown to pass on the last step's own data (for AB, one
+//     version passing all and shown better on the reward than any other
+//     that does); then OnSuccess.
 //  5. A step not ready, or a last iteration not yet shown to pass, holds
 //     and collects; after MaxStepDuration in the step, OnInconclusive.
-func Evaluate(e *policy.Experiment, pr *policy.Route, st *State, ev Evidence, now time.Time) Decision {
+func Evaluate(e *policy.Experiment, pr *policy.Route, st *State, obs Observations, now time.Time) Decision {
 	d := Decision{Stage: Running, Iteration: st.Iteration, Route: st.Route}
 
-	if down := sourceDown(e, ev); len(down) > 0 {
+	if down := sourceDown(e, obs); len(down) > 0 {
 		d.NoData = st.NoData + 1
 		reason := "metrics source down: " + strings.Join(down, "; ")
 		if d.NoData >= e.MaxNoData {
@@ -64,11 +66,8 @@ func Evaluate(e *policy.Experiment, pr *policy.Route, st *State, ev Evidence, no
 		return d
 	}
 
-	elapsed := now.Sub(st.EvidenceStart)
-	if st.EvidenceStart.IsZero() {
-		elapsed = now.Sub(st.WindowStart)
-	}
-	j := newJudge(e, ev, elapsed)
+	stepAge := now.Sub(st.WindowStart)
+	j := newJudge(e, pr, st, obs, stepAge)
 	for _, v := range judged(e) {
 		for i := range e.Objectives {
 			d.Verdicts = append(d.Verdicts, j.verdict(i, v))
@@ -88,12 +87,17 @@ func Evaluate(e *policy.Experiment, pr *policy.Route, st *State, ev Evidence, no
 		return d
 	}
 
-	stepAge := now.Sub(st.WindowStart)
 	final := st.Iteration+1 >= e.Iterations
-	waiting := notReady(e, ev, d.Verdicts)
+	waiting := notReady(e, obs, d.Verdicts)
 	passing := passingVersions(e, d.Verdicts)
 	if final && len(waiting) == 0 && len(passing) == 0 {
 		waiting = pendingReasons(d.Verdicts)
+	}
+	if final && len(waiting) == 0 {
+		var why string
+		if d.Winner, why = bestByReward(e, passing, obs); d.Winner == "" {
+			waiting = []string{why}
+		}
 	}
 	if len(waiting) > 0 {
 		reason := "not decided yet: " + strings.Join(waiting, "; ")
@@ -106,11 +110,10 @@ func Evaluate(e *policy.Experiment, pr *policy.Route, st *State, ev Evidence, no
 
 	d.Iteration = st.Iteration + 1
 	if final {
-		d.Winner = winner(e, passing, ev.Experiment)
 		return succeed(e, pr, d)
 	}
 	d.Action = Advance
-	d.Reason = fmt.Sprintf("nothing failing and the step's own data within the limits (%d of %d iterations)", d.Iteration, e.Iterations)
+	d.Reason = fmt.Sprintf("nothing failing and the step's estimates within the limits (%d of %d iterations)", d.Iteration, e.Iterations)
 	if e.Deployment == policy.Progressive && e.Testing == policy.Canary {
 		d.Route = nextStep(e, st.Route)
 		c := e.Candidates[0]
@@ -152,31 +155,23 @@ func needs(e *policy.Experiment) map[string][]string {
 // sourceDown lists, sorted, the metrics that could not be read: a look
 // with any is not judged. "No requests yet" is not among them: that is
 // evidence of nothing, and the verdicts say so.
-func sourceDown(e *policy.Experiment, ev Evidence) []string {
+func sourceDown(e *policy.Experiment, obs Observations) []string {
 	var out []string
 	for v, names := range needs(e) {
 		for _, m := range names {
-			for _, w := range []struct {
-				name string
-				obs  Observations
-			}{{"experiment", ev.Experiment}, {"step", ev.Step}} {
-				o, ok := w.obs[v][m]
-				switch {
-				case !ok:
-					out = append(out, fmt.Sprintf("%s %s: not read", v, m))
-				case o.Error != "" && !o.NoData:
-					out = append(out, fmt.Sprintf("%s %s: %s", v, m, o.Error))
-				case o.Error == "" && (math.IsNaN(o.Value) || math.IsInf(o.Value, 0)):
-					out = append(out, fmt.Sprintf("%s %s: value %v", v, m, o.Value))
-				default:
-					continue
-				}
-				break // one line per metric is enough
+			o, ok := obs[v][m]
+			switch {
+			case !ok:
+				out = append(out, fmt.Sprintf("%s %s: not read", v, m))
+			case o.Error != "" && !o.NoData:
+				out = append(out, fmt.Sprintf("%s %s: %s", v, m, o.Error))
+			case o.Error == "" && !o.finite():
+				out = append(out, fmt.Sprintf("%s %s: value %v from counts %v/%v", v, m, o.Value, o.Events, o.Samples))
 			}
 		}
 	}
 	sort.Strings(out)
-	return slices.Compact(out)
+	return out
 }
 
 // failingVersions are the judged versions with an objective shown
@@ -218,15 +213,15 @@ func passingVersions(e *policy.Experiment, vs []Verdict) []string {
 
 // notReady says why the step cannot count an iteration yet: a judged
 // version with fewer than MinSamples requests in the step, or (Canary,
-// Conformance) a candidate whose step estimates are beyond a limit.
-func notReady(e *policy.Experiment, ev Evidence, vs []Verdict) []string {
+// Conformance) a candidate whose estimates are beyond a limit.
+func notReady(e *policy.Experiment, obs Observations, vs []Verdict) []string {
 	var out []string
 	for v, names := range needs(e) {
 		if !slices.Contains(judged(e), v) {
 			continue
 		}
 		for _, m := range names {
-			if n := ev.Step[v][m].Samples; n < float64(e.MinSamples) {
+			if n := obs[v][m].Samples; n < float64(e.MinSamples) {
 				out = append(out, fmt.Sprintf("%s has %s requests in this step, %d needed (minSamples)", v, formatCount(n), e.MinSamples))
 				break
 			}
@@ -237,25 +232,22 @@ func notReady(e *policy.Experiment, ev Evidence, vs []Verdict) []string {
 		return out
 	}
 	for _, vd := range vs {
-		if !vd.Leaning {
-			out = append(out, fmt.Sprintf("%s %s in this step is beyond its limit: %s", vd.Version, vd.Metric, stepText(vd)))
+		switch {
+		case vd.Leaning:
+		case len(vd.Checks) == 0:
+			out = append(out, vd.Version+": "+vd.Why)
+		default:
+			out = append(out, fmt.Sprintf("%s %s looks beyond its limit in this step (not shown yet): %s", vd.Version, vd.Metric, estimates(vd)))
 		}
 	}
 	return out
 }
 
-// stepText says what a verdict's step estimates are against its limits.
-func stepText(vd Verdict) string {
+// estimates says what a verdict's estimates are against its limits.
+func estimates(vd Verdict) string {
 	var parts []string
 	for _, ck := range vd.Checks {
-		est := "no value"
-		if ck.StepEstimate != nil {
-			est = formatValue(*ck.StepEstimate, ck.Unit)
-		}
-		parts = append(parts, fmt.Sprintf("%s %s from %s requests (limit %s %s)", ck.Quantity, est, formatCount(ck.StepSamples), opText(ck.Op), formatValue(ck.Limit, ck.Unit)))
-	}
-	if len(parts) == 0 {
-		return vd.Why
+		parts = append(parts, fmt.Sprintf("%s %s from %s requests (limit %s %s)", ck.Quantity, formatValue(ck.Estimate, ck.Unit), formatCount(ck.Samples), opText(ck.Op), formatValue(ck.Limit, ck.Unit)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -286,23 +278,6 @@ func failures(e *policy.Experiment, vs []Verdict) string {
 		}
 	}
 	return strings.Join(out, "; ")
-}
-
-// winner is the candidate for Conformance and Canary, and for AB the
-// passing version with the best reward over the evidence window (ties go
-// to the earlier version, the baseline first).
-func winner(e *policy.Experiment, passing []string, obs Observations) string {
-	if e.Testing != policy.AB {
-		return e.Candidates[0]
-	}
-	best := passing[0]
-	for _, v := range passing[1:] {
-		a, b := obs[v][e.Reward.Metric].Value, obs[best][e.Reward.Metric].Value
-		if (e.Reward.PreferHigher && a > b) || (!e.Reward.PreferHigher && a < b) {
-			best = v
-		}
-	}
-	return best
 }
 
 func succeed(e *policy.Experiment, pr *policy.Route, d Decision) Decision {

@@ -16,10 +16,6 @@ func (j *judge) explain(c condition, ck Check) string {
 		b.WriteString(c.metric + " ")
 	}
 	fmt.Fprintf(&b, "%s %s", c.quantity, formatValue(ck.Estimate, c.unit))
-	if ck.Low == nil && ck.High == nil && c.samples < float64(j.e.MinSamples) {
-		fmt.Fprintf(&b, " from %s requests; judged from %d (minSamples)", formatCount(c.samples), j.e.MinSamples)
-		return b.String()
-	}
 	fmt.Fprintf(&b, " (interval %s) after %s requests", formatInterval(ck, c.unit), formatCount(c.samples))
 	limit := opText(c.op) + " " + formatValue(c.limit, c.unit)
 	switch ck.Outcome {
@@ -46,7 +42,7 @@ func (j *judge) needText(c condition, ck Check, limit string) string {
 	if est := ck.Estimate; (c.op == "<=" && est > c.limit) || (c.op == ">=" && est < c.limit) {
 		side = "not " + limit
 	}
-	s := fmt.Sprintf("about %s requests in all would show it %s", formatCount(*ck.Need), side)
+	s := fmt.Sprintf("about %s requests in this step would show it %s", formatCount(*ck.Need), side)
 	if more := *ck.Need - c.samples; more > 0 && j.elapsed > 0 && c.samples > 0 {
 		perSecond := c.samples / j.elapsed.Seconds()
 		s += fmt.Sprintf(" (%s more at %s/s: %s)", formatCount(more), formatNumber(perSecond), formatDuration(time.Duration(more/perSecond*float64(time.Second))))
@@ -95,8 +91,8 @@ func formatNumber(v float64) string {
 	switch {
 	case math.IsInf(v, 0) || math.IsNaN(v):
 		return fmt.Sprint(v)
-	case a == 0:
-		return "0"
+	case a < 5e-5:
+		return "0" // a bound this close to 0 is 0 to anyone reading it
 	case a >= 100:
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	case a >= 10:

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/shadowplane/shadowplane/analysis/stats"
@@ -115,22 +116,24 @@ func histogram(o Observation) stats.Histogram {
 	return h
 }
 
-// meanOf is a Mean metric's log-mean measure. ok is false without the
-// buckets that its variance comes from, or with a mean of 0.
-func meanOf(o Observation) (logNormal, bool) {
+// meanOf is a Mean metric's log-mean measure, or why there is none: no
+// bucket counts (the variance comes from them), or a mean of 0. The
+// variance is the largest the histogram allows (stats.Histogram.MeanVariance),
+// so the interval holds whatever the latencies inside each bucket.
+func meanOf(o Observation) (logNormal, string) {
 	if len(o.Buckets) == 0 || o.Samples <= 0 {
-		return logNormal{}, false
+		return logNormal{}, "no histogram bucket counts to bound its variance: not judged"
 	}
 	h := histogram(o)
-	mean, variance := h.MeanVariance()
+	mean, variance, _ := h.MeanVariance()
 	if !(mean > 0) || math.IsNaN(variance) {
-		return logNormal{}, false
+		return logNormal{}, fmt.Sprintf("a mean of %v cannot be judged on a log scale", mean)
 	}
 	// Delta method: var(log m̂) ≈ var(m̂)/m² = σ²/(n m²). A variance of 0
-	// (every request in one narrow bucket) would claim certainty a
-	// histogram cannot give: floor it at a thousandth of the mean².
+	// would claim a certainty a histogram cannot give: floor it at
+	// 10⁻⁶ × the mean².
 	variance = math.Max(variance, 1e-6*mean*mean)
-	return logNormal{est: math.Log(mean), v: variance / (h.Total() * mean * mean), size: h.Total()}, true
+	return logNormal{est: math.Log(mean), v: variance / (h.Total() * mean * mean), size: h.Total()}, ""
 }
 
 // ratioOf is the log of a ratio of two positive quantities measured on
@@ -154,10 +157,11 @@ func rateRatio(num, den Observation) logNormal {
 }
 
 // quantileRatio is one version's q-quantile over another's, each bounded
-// by its own anytime-valid quantile bounds at half the level: the ratio
-// is above lower(α) when the numerator's quantile is above its lower
-// bound and the denominator's below its upper bound. Inside a bucket the
-// quantiles interpolate, as histogram_quantile does.
+// by its own anytime-valid quantile bounds at half the level, on whole
+// histogram buckets (no interpolation): the ratio is above lower(α) when
+// the numerator's quantile is above its lower bound and the
+// denominator's below its upper bound. The estimate interpolates, as
+// histogram_quantile does, for display only.
 type quantileRatio struct {
 	num, den stats.Histogram
 	q        float64

@@ -12,28 +12,36 @@ import (
 
 // judge holds what judging one look needs.
 type judge struct {
-	e  *policy.Experiment
-	ev Evidence
+	e   *policy.Experiment
+	obs Observations
 	// alphaFail is the level of each test that can fail a check: alpha
-	// split over every check of the experiment, so that the chance of any
-	// false failure stays under alpha. alphaPass is the level of each
-	// test that can pass one: all must pass, so each may use alpha whole
-	// (an intersection-union test).
+	// spent over the steps the experiment takes — 6/(π²s²) of it on step
+	// s, so that however many steps there are the shares add up to at
+	// most alpha, and most of it goes to the first steps, where the
+	// candidate has least traffic and a quick rollback matters most — and
+	// split evenly over every check of every version judged. So the chance
+	// of any false failure in the whole experiment stays under alpha.
+	// alphaPass is the level of each test that can pass one: all must
+	// pass, so each may use alpha (an intersection-union test) — split
+	// over the versions of an AB experiment, any of which may pass.
 	alphaFail, alphaPass float64
-	// elapsed is how long evidence has been gathered, for "about N
-	// minutes more".
+	// elapsed is how long the step has run, for "about N minutes more".
 	elapsed time.Duration
 }
 
-func newJudge(e *policy.Experiment, ev Evidence, elapsed time.Duration) *judge {
+func newJudge(e *policy.Experiment, pr *policy.Route, st *State, obs Observations, elapsed time.Duration) *judge {
 	k := 0
 	for _, o := range e.Objectives {
 		k += limitCount(o)
 	}
 	k *= len(judged(e))
-	j := &judge{e: e, ev: ev, alphaFail: e.Alpha, alphaPass: e.Alpha, elapsed: elapsed}
+	s := float64(stepIndex(e, pr, st.Route))
+	j := &judge{e: e, obs: obs, alphaFail: e.Alpha * 6 / (math.Pi * math.Pi * s * s), alphaPass: e.Alpha, elapsed: elapsed}
 	if k > 1 {
-		j.alphaFail = e.Alpha / float64(k)
+		j.alphaFail /= float64(k)
+	}
+	if e.Testing == policy.AB {
+		j.alphaPass = e.Alpha / float64(len(judged(e)))
 	}
 	return j
 }
@@ -49,8 +57,22 @@ func limitCount(o policy.Objective) int {
 	return n
 }
 
-// condition is one limit of an objective, ready to check: the measure over
-// the evidence window and over the step.
+// stepIndex counts the steps so far, this one included: for a
+// Progressive canary, the weights its candidate has had from the first
+// up to the one served; otherwise 1.
+func stepIndex(e *policy.Experiment, pr *policy.Route, route Route) int {
+	if e.Testing != policy.Canary || e.Deployment != policy.Progressive || pr == nil || e.Steps.StepWeight == 0 {
+		return 1
+	}
+	c := e.Candidates[0]
+	first, now := Start(e, pr, time.Time{}).Route.Weights()[c], route.Weights()[c]
+	if now <= first {
+		return 1
+	}
+	return 1 + int((now-first+e.Steps.StepWeight-1)/e.Steps.StepWeight)
+}
+
+// condition is one limit of an objective, ready to check.
 type condition struct {
 	metric         string
 	quantity, unit string
@@ -58,19 +80,20 @@ type condition struct {
 	limit          float64
 	m              measure
 	samples        float64
-	step           measure // nil when the step has nothing to show
-	stepSamples    float64
 	note           string
+	// paces: the estimate must sit within the limit for the step to
+	// advance. Counts do not pace: a count grows with the step.
+	paces bool
 }
 
-// verdict judges objective i for version.
+// verdict judges objective i for version on the step's data.
 func (j *judge) verdict(i int, version string) Verdict {
 	o := j.e.Objectives[i]
-	obs := j.ev.Experiment[version][o.Metric]
+	obs := j.obs[version][o.Metric]
 	vd := Verdict{Version: version, Metric: o.Metric, Objective: i, Value: obs.Value, Samples: obs.Samples}
 	if obs.Samples < float64(j.e.MinSamples) {
 		vd.Outcome = Pending
-		vd.Why = fmt.Sprintf("%s requests so far; judged from %d (minSamples)", formatCount(obs.Samples), j.e.MinSamples)
+		vd.Why = fmt.Sprintf("%s requests in this step; judged from %d (minSamples)", formatCount(obs.Samples), j.e.MinSamples)
 		if obs.NoData {
 			vd.Why += ": " + obs.Error
 		}
@@ -98,7 +121,7 @@ func (j *judge) verdict(i int, version string) Verdict {
 		default:
 			whys[2] = append(whys[2], j.explain(c, ck))
 		}
-		if ck.StepEstimate == nil || !within(*ck.StepEstimate, c.op, c.limit) {
+		if c.paces && !within(ck.Estimate, c.op, c.limit) {
 			vd.Leaning = false
 		}
 	}
@@ -122,15 +145,7 @@ func within(v float64, op string, limit float64) bool {
 // check runs one condition: its bounds at the levels that can fail and
 // pass it, the outcome, and how much data would decide it.
 func (j *judge) check(c condition) Check {
-	ck := Check{Quantity: c.quantity, Unit: c.unit, Op: c.op, Limit: c.limit, Estimate: finiteOr(c.m.estimate(), 0), StepSamples: c.stepSamples, Note: c.note}
-	if c.step != nil {
-		ck.StepEstimate = finite(c.step.estimate())
-	}
-	if c.samples < float64(j.e.MinSamples) {
-		ck.Outcome = Pending
-		ck.Need = finite(float64(j.e.MinSamples))
-		return ck
-	}
+	ck := Check{Quantity: c.quantity, Unit: c.unit, Op: c.op, Limit: c.limit, Estimate: finiteOr(c.m.estimate(), 0), Samples: c.samples, Note: c.note}
 	var lo, hi float64
 	if c.op == ">=" {
 		lo, hi = c.m.lower(j.alphaPass), c.m.upper(j.alphaFail)
@@ -156,9 +171,9 @@ func outcomeOf(fail, pass bool) Outcome {
 	return Pending
 }
 
-// need is how many requests in all would decide c if the data went on in
-// the same proportions: the side the estimate is on is the side it would
-// be shown on.
+// need is how many requests in the step would decide c if the data went
+// on in the same proportions: the side the estimate is on is the side it
+// would be shown on.
 func (j *judge) need(c condition) float64 {
 	est := c.m.estimate()
 	if math.IsNaN(est) || est == c.limit || c.samples <= 0 {
@@ -181,19 +196,11 @@ func (j *judge) need(c condition) float64 {
 // conditions builds an objective's limits for version, or says why it
 // cannot be judged yet.
 func (j *judge) conditions(o policy.Objective, version string) ([]condition, string) {
-	cur := j.ev.Experiment[version][o.Metric]
-	step := j.ev.Step[version][o.Metric]
+	cur := j.obs[version][o.Metric]
 	if o.RelativeTo == "baseline" {
-		return j.relative(o, version, cur, step)
+		return j.relative(o, version, cur)
 	}
 	var out []condition
-	add := func(op string, limit float64, quantity, unit string, m measure, stepM measure, note string) {
-		c := condition{metric: o.Metric, quantity: quantity, unit: unit, op: op, limit: limit, m: m, samples: cur.Samples, stepSamples: step.Samples, note: note}
-		if step.Samples > 0 {
-			c.step = stepM
-		}
-		out = append(out, c)
-	}
 	limits := func(each func(op string, limit float64)) {
 		if o.UpperLimit != nil {
 			each("<=", *o.UpperLimit)
@@ -202,39 +209,31 @@ func (j *judge) conditions(o policy.Objective, version string) ([]condition, str
 			each(">=", *o.LowerLimit)
 		}
 	}
+	add := func(op string, limit float64, quantity, unit string, m measure, note string, paces bool) {
+		out = append(out, condition{metric: o.Metric, quantity: quantity, unit: unit, op: op, limit: limit, m: m, samples: cur.Samples, note: note, paces: paces})
+	}
 	switch cur.Type {
 	case metrics.Ratio:
-		scale := scaleOf(cur)
-		limits(func(op string, l float64) {
-			add(op, l, o.Metric, unitOf(cur), rate{x: cur.Events, n: cur.Samples, scale: scale}, rate{x: step.Events, n: step.Samples, scale: scale}, "")
-		})
+		m := rate{x: cur.Events, n: cur.Samples, scale: scaleOf(cur)}
+		limits(func(op string, l float64) { add(op, l, o.Metric, cur.Unit, m, "", true) })
 	case metrics.Mean:
-		m, ok := meanOf(cur)
-		if !ok {
-			return nil, fmt.Sprintf("%s has no histogram bucket counts to bound its mean: not judged", o.Metric)
+		m, problem := meanOf(cur)
+		if problem != "" {
+			return nil, o.Metric + ": " + problem
 		}
-		sm, sok := meanOf(step)
-		var stepM measure
-		if sok {
-			stepM = sm
-		}
-		limits(func(op string, l float64) { add(op, l, o.Metric, unitOf(cur), m, stepM, "") })
+		limits(func(op string, l float64) { add(op, l, o.Metric, cur.Unit, m, "", true) })
 	case metrics.Quantile:
 		if len(cur.Buckets) == 0 {
 			return nil, fmt.Sprintf("%s has no histogram bucket counts: not judged", o.Metric)
 		}
 		limits(func(op string, l float64) {
 			m, note := shareAbove(cur, l)
-			var sm measure
-			if len(step.Buckets) > 0 {
-				sm, _ = shareAbove(step, l)
-			}
-			q := fmt.Sprintf("share of requests over %s", formatValue(l, unitOf(cur)))
+			q := fmt.Sprintf("share of requests over %s", formatValue(l, cur.Unit))
 			// 1 − q rounded: 1 − 0.95 is 0.050000000000000044 in floats.
-			add(op, math.Round((1-cur.Quantile)*1e9)/1e9, q, "share", m, sm, note)
+			add(op, math.Round((1-cur.Quantile)*1e9)/1e9, q, "share", m, note, true)
 		})
 	case metrics.Count:
-		limits(func(op string, l float64) { add(op, l, o.Metric, unitOf(cur), exact(cur.Value), exact(step.Value), "") })
+		limits(func(op string, l float64) { add(op, l, o.Metric, cur.Unit, exact(cur.Value), "", false) })
 	default:
 		return nil, fmt.Sprintf("%s: metric type %q unknown: not judged", o.Metric, cur.Type)
 	}
@@ -251,43 +250,33 @@ func shareAbove(o Observation, limit float64) (share, string) {
 	if lo == hi {
 		return s, ""
 	}
-	u := unitOf(o)
-	return s, fmt.Sprintf("%s lies inside the histogram bucket (%s, %s]: a request counts as over it to fail only past %s, and to pass already past %s; a bucket boundary at %s would make the check exact",
+	u := o.Unit
+	return s, fmt.Sprintf("%s lies inside the histogram bucket (%s, %s]: a request counts as over it to fail only past %s, and to pass already past %s; a bucket bound at %s would make the check exact",
 		formatValue(limit, u), formatNumber(lo), formatValue(hi, u), formatValue(hi, u), formatValue(lo, u), formatValue(limit, u))
 }
 
 // relative builds a relativeTo: baseline objective's limits: the ratio of
-// version's metric to the baseline's, both over the same windows.
-func (j *judge) relative(o policy.Objective, version string, cur, step Observation) ([]condition, string) {
-	base := j.ev.Experiment[j.e.Baseline][o.Metric]
+// version's metric to the baseline's over the same step, so that both are
+// measured on the same stretch of time.
+func (j *judge) relative(o policy.Objective, version string, cur Observation) ([]condition, string) {
+	base := j.obs[j.e.Baseline][o.Metric]
 	if base.Samples < float64(j.e.MinSamples) {
-		return nil, fmt.Sprintf("the baseline %s has %.0f requests in the experiment, %d needed to compare with it", j.e.Baseline, base.Samples, j.e.MinSamples)
-	}
-	// The step's ratio compares with the baseline's step when it had
-	// traffic in it, else with all of its evidence (a candidate at 100 %
-	// leaves the baseline none).
-	baseStep := j.ev.Step[j.e.Baseline][o.Metric]
-	if baseStep.Samples < float64(j.e.MinSamples) {
-		baseStep = base
+		return nil, fmt.Sprintf("the baseline %s has %s requests in this step, %d needed to compare with it", j.e.Baseline, formatCount(base.Samples), j.e.MinSamples)
 	}
 	quantity := fmt.Sprintf("%s ÷ %s's", o.Metric, j.e.Baseline)
-	var m, sm measure
+	var m measure
 	note := ""
+	paces := true
 	switch cur.Type {
 	case metrics.Mean:
-		c, ok1 := meanOf(cur)
-		b, ok2 := meanOf(base)
-		if !ok1 || !ok2 {
-			return nil, fmt.Sprintf("%s has no histogram bucket counts to bound its mean: not judged", o.Metric)
+		c, p1 := meanOf(cur)
+		b, p2 := meanOf(base)
+		if p1 != "" || p2 != "" {
+			return nil, o.Metric + ": " + p1 + p2
 		}
 		m = ratioOf(c, b)
-		if sc, ok := meanOf(step); ok {
-			if sb, ok := meanOf(baseStep); ok {
-				sm = ratioOf(sc, sb)
-			}
-		}
 	case metrics.Ratio:
-		m, sm = rateRatio(cur, base), rateRatio(step, baseStep)
+		m = rateRatio(cur, base)
 		if base.Events < 10 || cur.Events < 10 {
 			note = "fewer than 10 events on a side: a ratio of rates this rare is wide; an absolute limit decides sooner"
 		}
@@ -296,16 +285,12 @@ func (j *judge) relative(o policy.Objective, version string, cur, step Observati
 			return nil, fmt.Sprintf("%s has no histogram bucket counts: not judged", o.Metric)
 		}
 		m = quantileRatio{num: histogram(cur), den: histogram(base), q: cur.Quantile}
-		sm = quantileRatio{num: histogram(step), den: histogram(baseStep), q: cur.Quantile}
-		note = "quantiles interpolate inside histogram buckets, as histogram_quantile does"
+		note = "each quantile is bounded by whole histogram buckets, so the ratio's interval is at least as wide as the buckets"
 	case metrics.Count:
 		if base.Value <= 0 {
 			return nil, fmt.Sprintf("the baseline %s counted nothing to compare with", j.e.Baseline)
 		}
-		m = exact(cur.Value / base.Value)
-		if baseStep.Value > 0 {
-			sm = exact(step.Value / baseStep.Value)
-		}
+		m, paces = exact(cur.Value/base.Value), false
 	default:
 		return nil, fmt.Sprintf("%s: metric type %q unknown: not judged", o.Metric, cur.Type)
 	}
@@ -314,14 +299,10 @@ func (j *judge) relative(o policy.Objective, version string, cur, step Observati
 		op string
 		v  *float64
 	}{{"<=", o.UpperLimit}, {">=", o.LowerLimit}} {
-		if l.v == nil {
-			continue
+		if l.v != nil {
+			out = append(out, condition{metric: o.Metric, quantity: quantity, unit: "×", op: l.op, limit: *l.v, m: m,
+				samples: math.Min(cur.Samples, base.Samples), note: note, paces: paces})
 		}
-		c := condition{metric: o.Metric, quantity: quantity, unit: "×", op: l.op, limit: *l.v, m: m, samples: math.Min(cur.Samples, base.Samples), stepSamples: step.Samples, note: note}
-		if step.Samples > 0 && sm != nil {
-			c.step = sm
-		}
-		out = append(out, c)
 	}
 	return out, ""
 }
@@ -332,8 +313,6 @@ func scaleOf(o Observation) float64 {
 	}
 	return o.Scale
 }
-
-func unitOf(o Observation) string { return o.Unit }
 
 // finite returns a pointer to v, or nil when v is not a finite number
 // (JSON has none).

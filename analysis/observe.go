@@ -28,20 +28,22 @@ type MetricsObserver struct {
 	// ScrapeInterval is the scrapers' period; default 1s.
 	ScrapeInterval time.Duration
 
-	mu   sync.Mutex
-	defs *metrics.Definitions
-	// defsKey identifies defs by content: a policy reload builds new but
-	// equal definitions, and must not restart the scrapers (their history
-	// is the metric window).
-	defsKey   string
+	mu        sync.Mutex
+	defs      *metrics.Definitions
 	ctx       context.Context
 	providers map[string]*source
 }
 
 type source struct {
+	// key identifies the source by content: a policy reload builds new
+	// but equal definitions, and must not restart the scrapers (their
+	// history is the metric window).
 	key      string
 	provider metrics.Provider
 	stop     context.CancelFunc
+	// since is when the source's history begins: a scraper's start; zero
+	// for a Prometheus server, whose data outlive this process.
+	since time.Time
 }
 
 var _ Observer = (*MetricsObserver)(nil)
@@ -52,7 +54,7 @@ func NewMetricsObserver(ctx context.Context, defs *metrics.Definitions, log *slo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &MetricsObserver{defs: defs, defsKey: definitionsKey(defs), log: log, ctx: ctx, providers: map[string]*source{}}
+	return &MetricsObserver{defs: defs, log: log, ctx: ctx, providers: map[string]*source{}}
 }
 
 // UnknownMetrics lists the metrics an experiment names that defs lacks.
@@ -83,15 +85,23 @@ func experimentMetrics(e *policy.Experiment) []string {
 // Metric documents change. Scrapers restart, as they keep only the series
 // their definitions read.
 func (o *MetricsObserver) SetDefinitions(defs *metrics.Definitions) {
-	key := definitionsKey(defs)
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.defs, o.defsKey = defs, key
+	o.defs = defs
 }
 
-func definitionsKey(defs *metrics.Definitions) string {
-	b, _ := json.Marshal(defs.All())
-	return hex.EncodeToString(fnvSum(b))
+// experimentDefinitions are the definitions of the metrics e names, and a
+// key of their content: editing a metric the experiment does not use
+// leaves its source, and the history in it, alone.
+func experimentDefinitions(e *policy.Experiment, defs *metrics.Definitions) ([]metrics.Definition, string) {
+	var out []metrics.Definition
+	for _, m := range experimentMetrics(e) {
+		if d, ok := defs.Lookup(m); ok {
+			out = append(out, d)
+		}
+	}
+	b, _ := json.Marshal(out)
+	return out, hex.EncodeToString(fnvSum(b))
 }
 
 func fnvSum(b []byte) []byte {
@@ -118,7 +128,8 @@ func (o *MetricsObserver) Prepare(e *policy.Experiment) {
 func (o *MetricsObserver) provider(e *policy.Experiment) (metrics.Provider, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	key := sourceKey(e.Metrics) + "|" + o.defsKey
+	defs, defsKey := experimentDefinitions(e, o.defs)
+	key := sourceKey(e.Metrics) + "|" + defsKey
 	if s, ok := o.providers[e.Name]; ok {
 		if s.key == key {
 			return s.provider, nil
@@ -127,6 +138,7 @@ func (o *MetricsObserver) provider(e *policy.Experiment) (metrics.Provider, erro
 		delete(o.providers, e.Name)
 	}
 	var p metrics.Provider
+	var since time.Time
 	stop := func() {}
 	switch e.Metrics.Provider {
 	case policy.ProviderPrometheus:
@@ -144,17 +156,32 @@ func (o *MetricsObserver) provider(e *policy.Experiment) (metrics.Provider, erro
 		}
 		sort.Slice(targets, func(i, j int) bool { return targets[i].URL+targets[i].Version < targets[j].URL+targets[j].Version })
 		sc, err := metrics.NewScraper(metrics.ScraperOptions{
-			Targets: targets, Definitions: o.defs.All(), Interval: o.ScrapeInterval, Logger: o.log,
+			Targets: targets, Definitions: defs, Interval: o.ScrapeInterval, Logger: o.log,
 		})
 		if err != nil {
 			return nil, err
 		}
 		ctx, cancel := context.WithCancel(o.ctx)
 		go sc.Run(ctx)
-		p, stop = sc, cancel
+		p, stop, since = sc, cancel, time.Now()
 	}
-	o.providers[e.Name] = &source{key: key, provider: p, stop: stop}
+	o.providers[e.Name] = &source{key: key, provider: p, stop: stop, since: since}
 	return p, nil
+}
+
+// Since is when the experiment's metrics history begins: a window that
+// starts earlier is measured from then. Zero when the source keeps its
+// own history (Prometheus) or has not started.
+func (o *MetricsObserver) Since(e *policy.Experiment) time.Time {
+	if _, err := o.provider(e); err != nil {
+		return time.Time{}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if s := o.providers[e.Name]; s != nil {
+		return s.since
+	}
+	return time.Time{}
 }
 
 // Release stops the experiment's metrics source.

@@ -144,6 +144,12 @@ func (r *Runner) SetModel(ctx context.Context, m *policy.Model) error {
 				r.cfg.Log.Error("saving experiment state", "experiment", e.Name, "error", err)
 			}
 		}
+		if st.Stage == Running && !st.WindowStart.IsZero() && judgingEdit(&st.Spec, &e) != "" {
+			// Evidence gathered to judge other limits is no evidence for
+			// these: judging it again would be choosing the test after
+			// seeing the data.
+			r.restartWindowLocked(st, r.cfg.Now(), judgingEdit(&st.Spec, &e)+" edited: the step's evidence starts again")
+		}
 		st.Spec = e
 		if st.Stage == Running && r.cancels[e.Name] == nil && r.ctx != nil {
 			r.startLocked(e.Name)
@@ -161,6 +167,20 @@ func (r *Runner) SetModel(ctx context.Context, m *policy.Model) error {
 	}
 	r.mu.Unlock()
 	return r.publish(ctx, "")
+}
+
+// judgingEdit names what an edit changed in how the experiment judges
+// (objectives, alpha, minSamples), or is "" when nothing.
+func judgingEdit(a, b *policy.Experiment) string {
+	switch {
+	case !reflect.DeepEqual(a.Objectives, b.Objectives):
+		return "objectives"
+	case a.Alpha != b.Alpha:
+		return "alpha"
+	case a.MinSamples != b.MinSamples:
+		return "minSamples"
+	}
+	return ""
 }
 
 // sameIdentity reports whether an edit leaves the experiment the same
@@ -309,22 +329,6 @@ func (r *Runner) snapshot(name string) (policy.Experiment, State, bool) {
 	return st.Spec, *st, true
 }
 
-// observe reads the experiment's evidence at now: every version's metrics
-// since its first step was in place, and since the current step was. The
-// two are one read while the experiment is in its first step.
-func (r *Runner) observe(ctx context.Context, spec *policy.Experiment, st *State, now time.Time) Evidence {
-	from := st.EvidenceStart
-	if from.IsZero() || from.After(st.WindowStart) {
-		from = st.WindowStart
-	}
-	ev := Evidence{Experiment: r.cfg.Observer.Observe(ctx, spec, from, now)}
-	ev.Step = ev.Experiment
-	if st.WindowStart.After(from) {
-		ev.Step = r.cfg.Observer.Observe(ctx, spec, st.WindowStart, now)
-	}
-	return ev
-}
-
 // iterate observes, judges, records and applies one look. mine is the
 // state the loop was started for: an experiment restarted meanwhile has a
 // new one, which this loop must not touch.
@@ -340,11 +344,19 @@ func (r *Runner) iterate(ctx context.Context, name string, mine *State) next {
 		return stop
 	}
 	now := r.cfg.Now()
-	ev := r.observe(ctx, &spec, &st, now)
+	if src, ok := r.cfg.Observer.(interface {
+		Since(*policy.Experiment) time.Time
+	}); ok {
+		if since := src.Since(&spec); since.After(st.WindowStart) && r.restartWindow(name, mine, since,
+			"the metrics source started again at "+since.Format(time.TimeOnly)+" (its definitions or targets changed): the step's evidence starts there") {
+			return carryOn
+		}
+	}
+	obs := r.cfg.Observer.Observe(ctx, &spec, st.WindowStart, now)
 	if ctx.Err() != nil {
 		return stop
 	}
-	d := Evaluate(&spec, pr, &st, ev, now)
+	d := Evaluate(&spec, pr, &st, obs, now)
 
 	r.mu.Lock()
 	cur := r.states[name]
@@ -354,7 +366,7 @@ func (r *Runner) iterate(ctx context.Context, name string, mine *State) next {
 	}
 	// The decision is made on a copy, saved, and only then becomes the
 	// state: a decision that would not survive a restart is never served.
-	next, moved := cur.Apply(d, ev, now)
+	next, moved := cur.Apply(d, obs, now)
 	if err := r.cfg.Store.Save(&next); err != nil {
 		cur.Reason = fmt.Sprintf("could not save the decision (%s: %s), so it was not applied; retrying in %s: %v", d.Action, d.Reason, spec.Interval, err)
 		cur.UpdatedAt = now
@@ -376,6 +388,27 @@ func (r *Runner) iterate(ctx context.Context, name string, mine *State) next {
 		return stop
 	}
 	return carryOn
+}
+
+// restartWindow starts the step's window again at from, saying why: data
+// from before it are gone (a new metrics source) or no longer evidence of
+// what is judged (objectives edited). It reports whether it did.
+func (r *Runner) restartWindow(name string, mine *State, from time.Time, why string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.states[name] != mine {
+		return false
+	}
+	r.restartWindowLocked(mine, from, why)
+	return true
+}
+
+func (r *Runner) restartWindowLocked(st *State, from time.Time, why string) {
+	st.WindowStart, st.Failures, st.Reason, st.UpdatedAt = from, 0, why, r.cfg.Now()
+	if err := r.saveLocked(st); err != nil {
+		r.cfg.Log.Error("saving experiment state", "experiment", st.Experiment, "error", err)
+	}
+	r.cfg.Log.Info("experiment step window restarted", "experiment", st.Experiment, "reason", why)
 }
 
 func weightsList(r Route) []uint32 {

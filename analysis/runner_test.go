@@ -246,8 +246,8 @@ func TestRunnerResumesAtTheSameStep(t *testing.T) {
 		if got, want := wakanda(eff), before.Route.Weights(); got["v2"] != want["v2"] || got["v2"] == 0 {
 			t.Fatalf("after restart the first model serves %v, want the saved %v", got, want)
 		}
-		if st := again.States()[0]; st.Iteration != before.Iteration || !st.EvidenceStart.Equal(before.EvidenceStart) {
-			t.Fatalf("resumed at iteration %d evidence from %s, want %d from %s", st.Iteration, st.EvidenceStart, before.Iteration, before.EvidenceStart)
+		if st := again.States()[0]; st.Iteration != before.Iteration {
+			t.Fatalf("resumed at iteration %d, want %d", st.Iteration, before.Iteration)
 		}
 	})
 }
@@ -262,13 +262,15 @@ func TestRunnerEdits(t *testing.T) {
 	r.SetModel(ctx, m)
 	r.mu.Lock()
 	r.states["wakanda"].Iteration = 2
+	r.states["wakanda"].WindowStart = time.Now()
 	r.mu.Unlock()
 
 	edited := segmentModel(time.Hour)
 	edited.Experiments[0].Objectives[0].UpperLimit = f(40)
 	r.SetModel(ctx, edited)
-	if st := r.States()[0]; st.Iteration != 2 || *st.Spec.Objectives[0].UpperLimit != 40 {
-		t.Fatalf("objective edit: iteration %d limit %v, want progress kept and the new limit", st.Iteration, *st.Spec.Objectives[0].UpperLimit)
+	if st := r.States()[0]; st.Iteration != 2 || *st.Spec.Objectives[0].UpperLimit != 40 || st.Reason != "objectives edited: the step's evidence starts again" {
+		t.Fatalf("objective edit: iteration %d limit %v (%s), want progress kept, the new limit, and the step's evidence restarted",
+			st.Iteration, *st.Spec.Objectives[0].UpperLimit, st.Reason)
 	}
 	edited.Experiments[0].Baseline, edited.Experiments[0].Candidates = "v2", []string{"v1"}
 	r.SetModel(ctx, edited)
@@ -329,6 +331,43 @@ func TestUnsavedDecisionIsNotApplied(t *testing.T) {
 			if w["v2"] > 20 {
 				t.Fatalf("served %v: an unsaved step reached the proxies", w)
 			}
+		}
+	})
+}
+
+// restartingSource is an Observer whose history begins at since, as a
+// scraper started anew does.
+type restartingSource struct {
+	Observer
+	mu    sync.Mutex
+	since time.Time
+}
+
+func (s *restartingSource) Since(*policy.Experiment) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.since
+}
+
+// A metrics source that starts again mid-step (its definitions changed)
+// has no data from before: the step's window starts again with it, and
+// says so, rather than silently judging a shorter window.
+func TestRunnerRestartsTheWindowWithTheSource(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &restartingSource{Observer: constant(healthy(10))}
+		r := newTestRunner(t, t.TempDir(), src, &recorder{})
+		r.SetModel(t.Context(), segmentModel(time.Second))
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		restart := time.Now()
+		src.mu.Lock()
+		src.since = restart
+		src.mu.Unlock()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		st := r.States()[0]
+		if !st.WindowStart.Equal(restart) || !strings.Contains(st.Reason, "the metrics source started again") {
+			t.Fatalf("window from %s (%s), want from %s, saying why", st.WindowStart, st.Reason, restart)
 		}
 	})
 }

@@ -6,6 +6,7 @@
 package analysis
 
 import (
+	"math"
 	"time"
 
 	"github.com/shadowplane/shadowplane/analysis/metrics"
@@ -103,14 +104,11 @@ type State struct {
 	Winner   string `json:"winner,omitempty"`
 	Reason   string `json:"reason"`
 	// WindowStart is when every proxy had ACKed the current step: the
-	// step's own metrics are read from then on.
+	// step is judged on all the data since then.
 	WindowStart time.Time `json:"windowStart"`
-	// EvidenceStart is when every proxy had ACKed the experiment's first
-	// step: verdicts are on all the data since then.
-	EvidenceStart time.Time `json:"evidenceStart,omitzero"`
-	StartedAt     time.Time `json:"startedAt"`
-	UpdatedAt     time.Time `json:"updatedAt"`
-	History       []Record  `json:"history"`
+	StartedAt   time.Time `json:"startedAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+	History     []Record  `json:"history"`
 }
 
 // Record is one look: what was measured, judged and decided.
@@ -118,12 +116,10 @@ type Record struct {
 	// Iteration is State.Iteration after the decision.
 	Iteration int       `json:"iteration"`
 	At        time.Time `json:"at"`
-	// WindowStart is when the step judged began, EvidenceStart when the
-	// experiment's evidence did.
-	WindowStart   time.Time `json:"windowStart"`
-	EvidenceStart time.Time `json:"evidenceStart,omitzero"`
-	// Observations are the values read over the experiment's evidence
-	// window, per version and metric (without bucket counts).
+	// WindowStart is when the step judged began.
+	WindowStart time.Time `json:"windowStart"`
+	// Observations are the values read over the step, per version and
+	// metric (without bucket counts).
 	Observations Observations `json:"observations"`
 	Verdicts     []Verdict    `json:"verdicts"`
 	Action       Action       `json:"action"`
@@ -135,14 +131,6 @@ type Record struct {
 
 // Observations are metric values per version, then per metric name.
 type Observations map[string]map[string]Observation
-
-// Evidence is what one look reads: every version's metrics over the whole
-// experiment (since its first step was in place everywhere), which the
-// verdicts are on, and over the current step alone, which paces the steps.
-type Evidence struct {
-	Experiment Observations `json:"experiment"`
-	Step       Observations `json:"step"`
-}
 
 // Observation is one metric for one version over a window: its value, and
 // the counts behind it that say how uncertain the value is.
@@ -167,6 +155,22 @@ type Observation struct {
 	// NoData marks an Error that only means nothing to judge yet (no
 	// requests, no series): too little traffic, not a source down.
 	NoData bool `json:"noData,omitempty"`
+}
+
+// finite reports whether the value and the counts are numbers: NaN or
+// infinite counts would otherwise be taken as no evidence.
+func (o Observation) finite() bool {
+	for _, v := range []float64{o.Value, o.Samples, o.Events, o.Sum} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	for _, b := range o.Buckets {
+		if math.IsNaN(b.Count) || math.IsInf(b.Count, 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // summary is o without its bucket counts, for the history.
@@ -194,17 +198,16 @@ type Verdict struct {
 	Metric  string `json:"metric"`
 	// Objective is the objective's index in the spec.
 	Objective int `json:"objective"`
-	// Value is the metric over the evidence window, as the metric
-	// defines it (a mean, a quantile, a ratio, a count).
+	// Value is the metric over the step, as the metric defines it (a
+	// mean, a quantile, a ratio, a count).
 	Value float64 `json:"value"`
 	// Samples is the number of requests behind it.
 	Samples float64 `json:"samples"`
 	Outcome Outcome `json:"outcome"`
 	// Pass is Outcome == "pass".
 	Pass bool `json:"pass"`
-	// Leaning is true when the current step's own data sit within the
-	// limits: the step may advance (it paces exposure; it never fails
-	// anything).
+	// Leaning is true when the estimates sit within the limits: the step
+	// may advance (it paces exposure; it never fails anything).
 	Leaning bool `json:"leaning"`
 	// Checks are the objective's limits, each with the quantity it
 	// bounds and that quantity's anytime-valid interval.
@@ -224,21 +227,19 @@ type Check struct {
 	// Op is "<=" or ">=".
 	Op    string  `json:"op"`
 	Limit float64 `json:"limit"`
-	// Estimate is the quantity over the evidence window.
+	// Estimate is the quantity over the step, and Samples the requests
+	// behind it.
 	Estimate float64 `json:"estimate"`
-	// Low and High bound the quantity, anytime-valid: Low at the level
-	// that can fail the check (alpha split over every check), High at the
-	// level that can pass it (alpha), for a "<=" limit; the other way
-	// round for ">=". Nil is unbounded.
-	Low  *float64 `json:"low,omitempty"`
-	High *float64 `json:"high,omitempty"`
-	// StepEstimate is the quantity over the current step alone, and
-	// StepSamples the requests behind it.
-	StepEstimate *float64 `json:"stepEstimate,omitempty"`
-	StepSamples  float64  `json:"stepSamples"`
-	Outcome      Outcome  `json:"outcome"`
-	// Need is about how many requests in all would decide the check if
-	// the data went on as so far; nil when decided or never.
+	Samples  float64 `json:"samples"`
+	// Low and High bound the quantity, anytime-valid: for a "<=" limit,
+	// Low at the level of the test that can fail the check (alpha split
+	// over every check and step), High at the level of the one that can
+	// pass it (alpha); the other way round for ">=". Nil is unbounded.
+	Low     *float64 `json:"low,omitempty"`
+	High    *float64 `json:"high,omitempty"`
+	Outcome Outcome  `json:"outcome"`
+	// Need is about how many requests in the step would decide the check
+	// if the data went on as so far; nil when decided or never.
 	Need *float64 `json:"need,omitempty"`
 	// Note qualifies the check (a limit inside a histogram bucket, a
 	// ratio of rates near zero).

@@ -31,21 +31,17 @@ func Start(e *policy.Experiment, pr *policy.Route, now time.Time) *State {
 }
 
 // StepStarted records that every proxy serves the current step since at:
-// the step's window starts, and the experiment's evidence too if this is
-// its first step.
+// the step's window, which it is judged on, starts.
 func (st *State) StepStarted(at time.Time) {
 	st.WindowStart = at
-	if st.EvidenceStart.IsZero() {
-		st.EvidenceStart = at
-	}
 }
 
-// Apply returns the state after decision d, made at the look at on
-// evidence ev, and whether the route's weights or mirror moved (a new
+// Apply returns the state after decision d, made at the look at on the
+// observations obs, and whether the route's weights or mirror moved (a new
 // step to roll out, whose window StepStarted then opens). It is pure: the
 // Runner saves the result before serving it, and simulations call it as
 // the Runner does.
-func (st *State) Apply(d Decision, ev Evidence, at time.Time) (State, bool) {
+func (st *State) Apply(d Decision, obs Observations, at time.Time) (State, bool) {
 	moved := !slices.Equal(weightsList(d.Route), weightsList(st.Route)) || d.Route.MirrorOff != st.Route.MirrorOff
 	next := *st
 	if moved {
@@ -54,8 +50,7 @@ func (st *State) Apply(d Decision, ev Evidence, at time.Time) (State, bool) {
 	next.Stage, next.Iteration, next.NoData, next.Failures = d.Stage, d.Iteration, d.NoData, d.Failures
 	next.Route, next.Winner, next.Reason, next.UpdatedAt = d.Route, d.Winner, d.Reason, at
 	next.History = appendRecord(st.History, Record{
-		Iteration: d.Iteration, At: at, WindowStart: st.WindowStart, EvidenceStart: st.EvidenceStart,
-		Observations: summaries(ev.Experiment), Verdicts: d.Verdicts,
+		Iteration: d.Iteration, At: at, WindowStart: st.WindowStart, Observations: summaries(obs), Verdicts: d.Verdicts,
 		Action: d.Action, Reason: d.Reason, Weights: d.Route.Weights(), MirrorOff: d.Route.MirrorOff,
 	})
 	return next, moved

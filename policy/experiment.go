@@ -94,9 +94,10 @@ type Experiment struct {
 	// before the step can advance. Default 20.
 	MinSamples int `yaml:"minSamples,omitempty" json:"minSamples,omitempty"`
 	// Alpha bounds the chance of a wrong verdict over the whole
-	// experiment, however often it looks: of rolling back versions that
-	// meet their objectives, and of passing an objective a version does
-	// not meet. Default 0.05.
+	// experiment, however often it looks: of rolling back a version that
+	// meets its objectives at every step, and of passing an objective a
+	// version misses in its last step (independent requests assumed; see
+	// docs/experiments.md). Default 0.05.
 	Alpha float64 `yaml:"alpha,omitempty" json:"alpha,omitempty"`
 	// FailureLimit is how many looks in a row must show an objective
 	// failing before the experiment fails. Default 1: a failure is shown
@@ -133,7 +134,9 @@ type Experiment struct {
 // Steps bounds how a Progressive experiment moves traffic: the candidate's
 // share of the route, in percent.
 type Steps struct {
-	// MaxWeight is the most the candidate gets before the end. Default 100.
+	// MaxWeight is the most the candidate gets before the end. Default
+	// 100, or 90 with objectives relative to the baseline, which need the
+	// baseline's traffic in the last step too.
 	MaxWeight uint32 `yaml:"maxWeight,omitempty" json:"maxWeight,omitempty"`
 	// StepWeight is the most the candidate gains in one step. Default 10.
 	StepWeight uint32 `yaml:"stepWeight,omitempty" json:"stepWeight,omitempty"`

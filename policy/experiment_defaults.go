@@ -13,6 +13,12 @@ func (e *Experiment) Defaults() {
 	}
 	if e.Steps.MaxWeight == 0 {
 		e.Steps.MaxWeight = 100
+		if e.relative() {
+			// A relative objective compares the candidate with the
+			// baseline over the same step: the last step must leave the
+			// baseline traffic. Promotion still moves it all.
+			e.Steps.MaxWeight = 90
+		}
 	}
 	if e.Steps.StepWeight == 0 {
 		e.Steps.StepWeight = 10
@@ -56,4 +62,14 @@ func (e *Experiment) Defaults() {
 	if e.Metrics.Provider == "" {
 		e.Metrics.Provider = ProviderScrape
 	}
+}
+
+// relative reports whether an objective is relative to the baseline.
+func (e *Experiment) relative() bool {
+	for _, o := range e.Objectives {
+		if o.RelativeTo == "baseline" {
+			return true
+		}
+	}
+	return false
 }

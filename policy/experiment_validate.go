@@ -108,6 +108,10 @@ func (e *Experiment) validateSteps(fe *fieldErrors) {
 	if e.Steps.StepWeight > 100 {
 		fe.add("steps.stepWeight", "%d is more than 100 (weights are percentages of the route)", e.Steps.StepWeight)
 	}
+	if e.Deployment == Progressive && e.Steps.MaxWeight >= 100 && e.relative() {
+		fe.add("steps.maxWeight", "%d leaves the baseline no traffic in the last step, and objectives relative to the baseline compare both over the same step: "+
+			"they could never be decided; use at most 99 (90 is the default with relative objectives; promotion still moves all traffic)", e.Steps.MaxWeight)
+	}
 }
 
 func (e *Experiment) validateObjectives(fe *fieldErrors) {

@@ -162,7 +162,7 @@ func TestBrowserShowsLiveState(t *testing.T) {
 	canary.look(at(10), tm{"v1": serve(1800, 3, 20, .5), "v2": serve(200, 0, 21, .5)})
 	canary.look(at(20), tm{"v1": serve(1600, 3, 20, .5), "v2": serve(400, 1, 21, .5)})
 	canary.look(at(30), tm{"v1": serve(60, 0, 20, .5), "v2": serve(12, 0, 21, .5)})
-	canary.look(at(40), tm{"v1": serve(1400, 2, 20, .5), "v2": serve(600, 1, 21, .5)})
+	canary.look(at(40), tm{"v1": serve(2800, 4, 20, .5), "v2": serve(1200, 1, 21, .5)})
 	wantActions(t, canary, analysis.Advance, analysis.Advance, analysis.Hold, analysis.Advance)
 	if got := v2Weights(canary); !slices.Equal(got, []uint32{20, 30, 30, 40}) {
 		t.Fatalf("fixture: canary weights of v2 %v, want 10 → 20 → 30 → (hold) → 40", got)
@@ -332,7 +332,7 @@ func checkCard(t *testing.T, c card, st analysis.State, failing map[string][]str
 			t.Errorf("%s: weights %q lack %q", name, c.Weights, want)
 		}
 	}
-	if want := "since " + st.EvidenceStart.Local().Format("15:04:05"); !strings.HasPrefix(c.Evidence, want) {
+	if want := "every request since " + st.WindowStart.Local().Format("15:04:05"); st.Stage == analysis.Running && !strings.HasPrefix(c.Evidence, want) {
 		t.Errorf("%s: evidence %q, want it to start with %q", name, c.Evidence, want)
 	}
 	var variants []string
@@ -385,6 +385,8 @@ func checkCard(t *testing.T, c card, st analysis.State, failing map[string][]str
 			var bandVersions []string
 			for _, b := range cc.Bands {
 				bandVersions = append(bandVersions, b.Variant)
+				// A look with fewer than minSamples requests in the step
+				// has no check: no point there, a gap in the band.
 				var want []string
 				for _, r := range looks {
 					for _, vd := range r.Verdicts {
@@ -393,8 +395,8 @@ func checkCard(t *testing.T, c card, st analysis.State, failing map[string][]str
 						}
 					}
 				}
-				if len(want) != len(looks) {
-					t.Errorf("%s: the fixture has %s check %d for %s at %d of %d looks; want it at every look", name, o.Metric, k, b.Variant, len(want), len(looks))
+				if len(want) < len(looks)-1 {
+					t.Errorf("%s: the fixture has %s check %d for %s at %d of %d looks; want it at all but the one with too few requests", name, o.Metric, k, b.Variant, len(want), len(looks))
 				}
 				if b.Points != len(want) || b.Estimates != 1 || !slices.Equal(b.Outcomes, want) {
 					t.Errorf("%s: %s check %d of %s: band of %d points, %d estimate lines, points %v; want %d points, 1 line, %v",

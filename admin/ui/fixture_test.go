@@ -96,9 +96,9 @@ type run struct {
 	spec  policy.Experiment
 	route *policy.Route
 	state analysis.State
-	// sinceStart is what each version served since the experiment's first
-	// step was in place, sinceStep since the current step was.
-	sinceStart, sinceStep map[string]*served
+	// sinceStep is what each version served since the current step was
+	// in place on every proxy: what the step is judged on.
+	sinceStep map[string]*served
 }
 
 // ackDelay is how long after a decision the proxies have ACKed its step.
@@ -121,7 +121,7 @@ func newRun(t *testing.T, m *policy.Model, name string, start time.Time) *run {
 	}
 	r := &run{spec: spec, route: &app.Routes[j], state: *analysis.Start(&spec, &app.Routes[j], start)}
 	r.state.StepStarted(start.Add(ackDelay))
-	r.sinceStart, r.sinceStep = map[string]*served{}, map[string]*served{}
+	r.sinceStep = map[string]*served{}
 	return r
 }
 
@@ -130,16 +130,14 @@ func newRun(t *testing.T, m *policy.Model, name string, start time.Time) *run {
 // rollback too) is rolled out and its step starts when it is ACKed.
 func (r *run) look(at time.Time, load map[string]traffic) {
 	for v, tr := range load {
-		for _, m := range []map[string]*served{r.sinceStart, r.sinceStep} {
-			if m[v] == nil {
-				m[v] = newServed()
-			}
-			m[v].add(tr)
+		if r.sinceStep[v] == nil {
+			r.sinceStep[v] = newServed()
 		}
+		r.sinceStep[v].add(tr)
 	}
-	ev := analysis.Evidence{Experiment: r.observations(r.sinceStart), Step: r.observations(r.sinceStep)}
-	d := analysis.Evaluate(&r.spec, r.route, &r.state, ev, at)
-	next, moved := r.state.Apply(d, ev, at)
+	obs := r.observations(r.sinceStep)
+	d := analysis.Evaluate(&r.spec, r.route, &r.state, obs, at)
+	next, moved := r.state.Apply(d, obs, at)
 	r.state = next
 	if moved {
 		r.state.StepStarted(at.Add(ackDelay))

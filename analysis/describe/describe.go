@@ -37,9 +37,6 @@ func Experiment(w io.Writer, st *analysis.State) error {
 	fmt.Fprintf(w, "Experiment %s — %s, %s, on %s route %s\n", e.Name, e.Testing, e.Deployment, e.App, e.Route)
 	fmt.Fprintf(w, "  Stage:     %s %s\n", st.Stage, mark(st.Stage))
 	fmt.Fprintf(w, "  Progress:  %s %d/%d iterations", bar(st.Iteration, e.Iterations), st.Iteration, e.Iterations)
-	if st.Stage == analysis.Running && !st.WindowStart.IsZero() && e.MaxStepDuration > 0 {
-		fmt.Fprintf(w, "  (this step since %s, up to %s)", st.WindowStart.Format("15:04:05"), e.MaxStepDuration)
-	}
 	if st.NoData > 0 {
 		fmt.Fprintf(w, "  (metrics down: %d/%d looks)", st.NoData, e.MaxNoData)
 	}
@@ -49,8 +46,9 @@ func Experiment(w io.Writer, st *analysis.State) error {
 		fmt.Fprintf(w, "  Winner:    %s\n", st.Winner)
 	}
 	fmt.Fprintf(w, "  Decision:  %s\n", st.Reason)
-	if !st.EvidenceStart.IsZero() {
-		fmt.Fprintf(w, "  Evidence:  since %s; wrong verdicts at most %s over the whole experiment (alpha)\n", st.EvidenceStart.Format("15:04:05"), percent(e.Alpha))
+	if st.Stage == analysis.Running && !st.WindowStart.IsZero() {
+		fmt.Fprintf(w, "  Step:      judged on every request since %s; undecided for at most %s (maxStepDuration); alpha %s\n",
+			st.WindowStart.Format("15:04:05"), e.MaxStepDuration, percent(e.Alpha))
 	}
 	last := lastJudged(st.History)
 	if last == nil {

@@ -39,9 +39,8 @@ func TestExperimentShowsWhy(t *testing.T) {
 		"v1": {"app/mean-latency": latency(1000), "app/error-rate": errs(0, 1000)},
 		"v2": {"app/mean-latency": latency(120), "app/error-rate": errs(0, 120)},
 	}
-	ev := analysis.Evidence{Experiment: obs, Step: obs}
 	at := start.Add(time.Minute)
-	next, _ := st.Apply(analysis.Evaluate(&e, route, st, ev, at), ev, at)
+	next, _ := st.Apply(analysis.Evaluate(&e, route, st, obs, at), obs, at)
 
 	var b bytes.Buffer
 	if err := Experiment(&b, &next); err != nil {
@@ -49,10 +48,10 @@ func TestExperimentShowsWhy(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"Running …", "1/10", "v1 80%  v2 20%", "Evidence:  since 10:00:00",
+		"Running …", "1/10", "v1 80%  v2 20%", "Step:      judged on every request since 10:00:00",
 		"app/mean-latency ≤ 50  v2       ✔  20 ms", "≤ 50 ms", // passes: shown under 50 ms
 		"app/error-rate ≤ 0.01  v2       …  0 %", "[0 %, ", "≤ 1 %", "120", // pending
-		"… v2: app/error-rate 0 % (interval 0 % to", "requests in all would show it ≤ 1 %",
+		"… v2: app/error-rate 0 % (interval 0 % to", "requests in this step would show it ≤ 1 %",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)

@@ -1,7 +1,9 @@
 package stats
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -121,96 +123,102 @@ func (h Histogram) Quantile(q float64) float64 {
 	return lo + (h.Bounds[i]-lo)*(rank-below)/(h.Counts[i]-below)
 }
 
-// MeanVariance returns the exact mean Sum/Total and the variance of one
-// observation estimated from the buckets: each bucket's observations
-// spread evenly over it, and the +Inf bucket's at the mean its share of
-// the sum implies (at least the last bound), spread as evenly over twice
-// its distance from that bound. It is an assumption, stated: a histogram
-// does not record squares.
-func (h Histogram) MeanVariance() (mean, variance float64) {
+// MeanVariance returns the exact mean Sum/Total and the largest variance
+// of one observation that the buckets and the sum allow — no assumption on
+// how observations sit inside a bucket; the price is an interval wider
+// than the data may need. tail is the share of observations past the last
+// finite bound.
+//
+// With every observation in a finite bucket, the largest variance is a
+// linear programme: an observation x of bucket [lo, hi] adds (x−μ)², and
+// a bucket's observations, of mean m, add at most c·((m−μ)² + (hi−m)(m−lo))
+// — linear in m, slope c·(lo+hi−2μ) — while the bucket means must add up
+// to the sum. Greedily, every bucket starts with its observations at its
+// lower edge and what the sum still holds goes first to the buckets that
+// gain most per unit (the ones farthest above the mean).
+//
+// Past the last bound nothing limits an observation but the sum: all of
+// the +Inf bucket's requests but one at the last bound, one taking what
+// the finite buckets, at their lower edges, leave; and the finite buckets
+// each at their far edge. Looser, and only used when a request lies there.
+func (h Histogram) MeanVariance() (mean, variance, tail float64) {
 	n, f := h.Total(), h.finite()
 	if n <= 0 {
-		return math.NaN(), math.NaN()
+		return math.NaN(), math.NaN(), 0
 	}
 	mean = h.Sum / n
-	var ss, finiteSum, below float64
+	type bucket struct{ c, lo, hi float64 }
+	var bs []bucket
+	below, floor := 0.0, 0.0
 	for i := 0; i < f; i++ {
-		c := h.Counts[i] - below
-		below = h.Counts[i]
-		if c <= 0 {
-			continue
+		if c := h.Counts[i] - below; c > 0 {
+			bs = append(bs, bucket{c, h.lowerEdge(i), h.Bounds[i]})
+			floor += c * h.lowerEdge(i)
 		}
-		lo := h.lowerEdge(i)
-		mid, w := (lo+h.Bounds[i])/2, h.Bounds[i]-lo
-		finiteSum += c * mid
-		ss += c * ((mid-mean)*(mid-mean) + w*w/12)
+		below = h.Counts[i]
 	}
-	if c := n - below; c > 0 {
+	// Counts from Prometheus are extrapolated, so fractional: less than
+	// half a request past the last bound is none.
+	if c := n - below; c >= 0.5 {
 		last := 0.0
 		if f > 0 {
 			last = h.Bounds[f-1]
 		}
-		mid := math.Max(last, (h.Sum-finiteSum)/c)
-		w := 2 * (mid - last)
-		ss += c * ((mid-mean)*(mid-mean) + w*w/12)
+		var ss float64
+		for _, b := range bs {
+			ss += b.c * math.Max((b.lo-mean)*(b.lo-mean), (b.hi-mean)*(b.hi-mean))
+		}
+		rest := math.Max(h.Sum-floor, c*last)
+		others := c - 1
+		one := rest - others*last
+		ss += others*(last-mean)*(last-mean) + (one-mean)*(one-mean)
+		return mean, ss / n, c / n
 	}
-	return mean, ss / n
+	// The linear programme over the finite buckets.
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(b.lo+b.hi, a.lo+a.hi) })
+	left := math.Max(h.Sum-floor, 0)
+	var ss float64
+	for _, b := range bs {
+		m := b.lo
+		if left > 0 {
+			add := math.Min(left, b.c*(b.hi-b.lo))
+			m += add / b.c
+			left -= add
+		}
+		ss += b.c * ((m-mean)*(m-mean) + (b.hi-m)*(m-b.lo))
+	}
+	return mean, ss / n, 0
 }
 
-// QuantileUpper is the smallest t at which the share of observations above
-// t is shown below 1−q at level alpha: the q-quantile is at most t, wrongly
-// at most alpha of the time over all looks. +Inf if no finite t does.
+// QuantileUpper is the smallest bucket bound t at which the share of
+// observations above t is shown below 1−q at level alpha: the q-quantile
+// is at most t, wrongly at most alpha of the time over all looks. Bounds
+// only, no interpolation inside a bucket. +Inf if no finite bound does.
 func (h Histogram) QuantileUpper(q, alpha float64) float64 {
 	n, f := h.Total(), h.finite()
 	thr := threshold(alpha)
-	holds := func(t float64) bool { return ProportionBelow(n-h.At(t), n, 1-q) >= thr }
 	for i := 0; i < f; i++ {
-		if !holds(h.Bounds[i]) {
-			continue
+		if ProportionBelow(n-h.Counts[i], n, 1-q) >= thr {
+			return h.Bounds[i]
 		}
-		lo := h.lowerEdge(i)
-		if holds(lo) {
-			return lo
-		}
-		return realSearch(func(t float64) bool { return !holds(t) }, lo, h.Bounds[i])
 	}
 	return math.Inf(1)
 }
 
-// QuantileLower is the largest t at which the share of observations above
-// t is shown above 1−q at level alpha: the q-quantile is above t. 0 (or the
-// first bucket's lower edge) if none.
+// QuantileLower is the largest bucket bound (or the first bucket's lower
+// edge) t at which the share of observations above t is shown above 1−q
+// at level alpha: the q-quantile is above t. The first bucket's lower edge
+// if none.
 func (h Histogram) QuantileLower(q, alpha float64) float64 {
 	n, f := h.Total(), h.finite()
 	thr := threshold(alpha)
-	holds := func(t float64) bool { return ProportionAbove(n-h.At(t), n, 1-q) >= thr }
 	for i := f - 1; i >= 0; i-- {
-		lo := h.lowerEdge(i)
-		if !holds(lo) {
-			continue
-		}
-		if holds(h.Bounds[i]) {
+		if ProportionAbove(n-h.Counts[i], n, 1-q) >= thr {
 			return h.Bounds[i]
 		}
-		return realSearch(holds, lo, h.Bounds[i])
 	}
 	if f == 0 {
 		return math.Inf(-1)
 	}
 	return h.lowerEdge(0)
-}
-
-// realSearch bisects [a, b] for where pred turns from true to false, to a
-// thousandth of the bucket's width (the interpolation inside it is an
-// assumption anyway); pred must be true at a and false at b.
-func realSearch(pred func(float64) bool, a, b float64) float64 {
-	for range 10 {
-		mid := (a + b) / 2
-		if pred(mid) {
-			a = mid
-		} else {
-			b = mid
-		}
-	}
-	return (a + b) / 2
 }

@@ -9,7 +9,7 @@ import (
 // Looking at a running mean after every batch, with the variance
 // estimated from the data, the normal mixture rejects a true mean at most
 // about alpha of the time (it is asymptotically valid: skewed data with
-// few samples may exceed it slightly, hence the lognormal case's slack).
+// few samples may exceed it slightly; the bound allows 2 points of noise).
 func TestNormalTestsHoldTheirLevelUnderContinuousLooking(t *testing.T) {
 	const alpha = 0.05
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -19,8 +19,8 @@ func TestNormalTestsHoldTheirLevelUnderContinuousLooking(t *testing.T) {
 		mean  float64
 		slack float64
 	}{
-		{"normal", func() float64 { return 10 + 3*rng.NormFloat64() }, 10, 0.07},
-		{"lognormal", func() float64 { return math.Exp(math.Log(20) + 0.5*rng.NormFloat64()) }, 20 * math.Exp(0.125), 0.08},
+		{"normal", func() float64 { return 10 + 3*rng.NormFloat64() }, 10, 0.06},
+		{"lognormal", func() float64 { return math.Exp(math.Log(20) + 0.5*rng.NormFloat64()) }, 20 * math.Exp(0.125), 0.06},
 	}
 	for _, c := range cases {
 		runs, hits := 1000, 0
@@ -45,6 +45,8 @@ func TestNormalTestsHoldTheirLevelUnderContinuousLooking(t *testing.T) {
 		// Both sides together: at most 2·alpha in theory.
 		if r := float64(hits) / float64(runs); r > 2*c.slack {
 			t.Errorf("%s: a true mean was rejected in %.1f %% of runs, want ≤ %.0f %%", c.name, 100*r, 200*c.slack)
+		} else {
+			t.Logf("%s: a true mean rejected, one side or the other, in %.1f %% of runs (each side at 5 %%)", c.name, 100*r)
 		}
 	}
 }

@@ -71,9 +71,12 @@ func mixture(x, y, p0 float64) float64 {
 	return mathext.Lbeta(priorA+x, priorB+y) - priorLogBeta - x*math.Log(p0) - y*math.Log1p(-p0)
 }
 
+// clampCounts keeps counts in range. Callers must not pass NaN or
+// infinite counts (the analysis reports them as a source down); here they
+// count as no data, which shows nothing either way.
 func clampCounts(x, n float64) (float64, float64) {
-	if n < 0 || math.IsNaN(n) {
-		n = 0
+	if n < 0 || math.IsNaN(n) || math.IsInf(n, 0) || math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0, 0
 	}
 	if x < 0 || math.IsNaN(x) {
 		x = 0
@@ -99,7 +102,8 @@ func ProportionLower(x, n, alpha float64) float64 {
 	if ProportionAbove(x, n, tiny) < t {
 		return 0
 	}
-	return boundary(func(p float64) bool { return ProportionAbove(x, n, p) >= t }, tiny, 1-tiny)
+	lo, _ := boundary(func(p float64) bool { return ProportionAbove(x, n, p) >= t }, tiny, 1-tiny)
+	return lo // rejected: the rate is shown above it
 }
 
 // ProportionUpper is the smallest p0 that ProportionBelow rejects at level
@@ -110,7 +114,8 @@ func ProportionUpper(x, n, alpha float64) float64 {
 	if ProportionBelow(x, n, 1-tiny) < t {
 		return 1
 	}
-	return boundary(func(p float64) bool { return ProportionBelow(x, n, p) < t }, tiny, 1-tiny)
+	_, hi := boundary(func(p float64) bool { return ProportionBelow(x, n, p) < t }, tiny, 1-tiny)
+	return hi // rejected: the rate is shown below it
 }
 
 // ProportionNeed estimates how many trials in all would decide between a

@@ -17,13 +17,16 @@ func threshold(alpha float64) float64 { return -math.Log(alpha) }
 
 // boundary finds, in (a, b) ⊂ (0, 1), where pred turns from true to false,
 // by bisection on the logit scale so that small rates keep their relative
-// precision. pred must be true at a and false at b.
-func boundary(pred func(float64) bool, a, b float64) float64 {
+// precision. pred must be true at a and false at b. It returns the last
+// point found true and the first found false, about 1e-6 apart on the
+// logit scale: callers take the end that keeps their bound safe.
+func boundary(pred func(float64) bool, a, b float64) (lastTrue, firstFalse float64) {
 	logit := func(p float64) float64 { return math.Log(p / (1 - p)) }
+	expit := func(l float64) float64 { return 1 / (1 + math.Exp(-l)) }
 	lo, hi := logit(a), logit(b)
 	for range 48 {
 		mid := (lo + hi) / 2
-		if pred(1 / (1 + math.Exp(-mid))) {
+		if pred(expit(mid)) {
 			lo = mid
 		} else {
 			hi = mid
@@ -32,13 +35,13 @@ func boundary(pred func(float64) bool, a, b float64) float64 {
 			break
 		}
 	}
-	return 1 / (1 + math.Exp(-(lo+hi)/2))
+	return expit(lo), expit(hi)
 }
 
 // realBoundary finds where pred turns from true to false on the real
 // line, starting from a point x where it is false and stepping down by
-// step (doubled until pred holds) to bracket the change. It returns -Inf
-// if pred never holds within a sane range.
+// step (doubled until pred holds) to bracket the change. It returns the
+// last point found true, or -Inf if pred never holds within a sane range.
 func realBoundary(pred func(float64) bool, x, step float64) float64 {
 	if step <= 0 || math.IsInf(step, 0) || math.IsNaN(step) {
 		return math.Inf(-1)
@@ -66,11 +69,12 @@ func realBoundary(pred func(float64) bool, x, step float64) float64 {
 			break
 		}
 	}
-	return (lo + hi) / 2
+	return lo
 }
 
-// samplesNeeded finds, to about 1 %, the smallest m ≥ n for which decided
-// holds, or +Inf beyond 10¹² trials.
+// SamplesNeeded finds, to about 1 %, the smallest m ≥ n for which decided
+// holds, or +Inf beyond 10¹² trials. decided must be monotone: once more
+// data decide, yet more do too.
 func SamplesNeeded(n float64, decided func(m float64) bool) float64 {
 	if n < 1 {
 		n = 1

@@ -18,12 +18,15 @@ func Seeds() []policy.Objective {
 	}
 }
 
-// Relative are the seeds' latency objectives relative to the baseline
-// (at most 1.2× its mean and p95), with the absolute error limit.
+// Relative is the seeds' mean latency objective relative to the
+// baseline (at most 1.2× its mean), with their absolute p95 and error
+// limits. (A p95 relative to the baseline's is judged on whole buckets:
+// with the sample app's, 2 to 2.5× apart, 1.2× can only be shown met when
+// the candidate's p95 is a bucket lower, and validate says so.)
 func Relative() []policy.Objective {
 	return []policy.Objective{
 		{Metric: "app/mean-latency", UpperLimit: limit(1.2), RelativeTo: "baseline"},
-		{Metric: "app/p95-latency", UpperLimit: limit(1.2), RelativeTo: "baseline"},
+		{Metric: "app/p95-latency", UpperLimit: limit(100)},
 		{Metric: "app/error-rate", UpperLimit: limit(0.01)},
 	}
 }
@@ -71,5 +74,19 @@ func Cases() []Case {
 	add("2× mean latency (10 → 20 ms), relative 1.2×", []float64{4, 10, 50, 200}, bad(slow))
 	dark := Case{Conformance: true, Mirror: 40, Baseline: healthy(0), Candidate: Behaviour{Median: 300, Sigma: 0.05}, Objectives: Seeds()}
 	add("300 ms dark version, 40 % mirror", []float64{1, 2, 4, 10}, bad(dark))
+
+	// Hard cases: at a limit, just past it, and past it only under load.
+	limitCase := Case{StepWeight: 10, Baseline: healthy(0.01), Candidate: healthy(0.01), Objectives: Seeds(), AtLimit: true}
+	add("at the limit: 1 % errors against 1 %", []float64{10, 50, 200}, limitCase)
+	add("near miss: 1.5 % errors against 1 %", []float64{10, 50, 200},
+		bad(Case{StepWeight: 10, Baseline: healthy(0.001), Candidate: healthy(0.015), Objectives: Seeds()}))
+	loaded := Case{StepWeight: 10, Baseline: healthy(0.001), Candidate: healthy(0.001), Objectives: Seeds(),
+		LoadErrors: func(v string, w uint32) float64 {
+			if v == "v2" && w >= 100 {
+				return 0.015
+			}
+			return 0.001
+		}}
+	add("only under load: 0.1 % errors, 1.5 % at 100 %", []float64{10, 50, 200}, bad(loaded))
 	return out
 }

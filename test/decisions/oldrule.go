@@ -17,14 +17,12 @@ import (
 // passing windows promote, a Progressive canary stepping up at each.
 func (c Case) RunOld(run int) Result {
 	e, _ := c.Spec()
-	gens := c.generators(c.seed(run))
+	gens := c.generators(run)
 	route := analysis.Start(e, &policy.Route{Split: c.startSplit()}, t0).Route
 	iteration, noData := 0, 0
 	window := map[string]*Counts{"v1": {}, "v2": {}}
 	for at := e.Interval; at < horizon; at += e.Interval {
-		for v, rate := range c.rates(route) {
-			window[v].Add(gens[v].draw(rate, e.Interval.Seconds()))
-		}
+		c.draw(gens, route, e.Interval.Seconds(), window)
 		values, ok := oldValues(e, window)
 		if !ok {
 			if noData++; noData >= e.MaxNoData {

@@ -49,7 +49,7 @@ func WriteSVG(w io.Writer, rows []Row) error {
 	colours := []string{"#1f6feb", "#d1242f", "#8250df", "#bf8700", "#1a7f37", "#cf222e", "#0969da", "#9a6700", "#6e7781", "#e16f24"}
 	var groups []string
 	for _, r := range rows {
-		if !slices.Contains(groups, r.Case.Group) {
+		if !r.Case.AtLimit && !slices.Contains(groups, r.Case.Group) {
 			groups = append(groups, r.Case.Group)
 		}
 	}

@@ -33,7 +33,13 @@ type Case struct {
 	Baseline    Behaviour
 	Candidate   Behaviour
 	Objectives  []policy.Objective
-	Bad         bool
+	// LoadErrors, if set, is a version's error rate at the candidate's
+	// weight: a version fine at 10 % and failing at 100 %, say.
+	LoadErrors func(version string, weight uint32) float64
+	// Bad: the candidate misses an objective, and only a rollback (or a
+	// pause) is right. AtLimit: it sits exactly at a limit, where neither
+	// a rollback nor a promotion should be common.
+	Bad, AtLimit bool
 	// Tune, if set, changes the experiment's spec after the defaults.
 	Tune func(*policy.Experiment)
 }
@@ -99,16 +105,42 @@ func (c Case) rates(route analysis.Route) map[string]float64 {
 	return out
 }
 
-// seed is a run's own random stream: the same for the new and the old
-// rule, whatever the order runs are scheduled in.
-func (c Case) seed(run int) *rand.Rand {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%s/%d", c.Name, run)
-	return rand.New(rand.NewPCG(h.Sum64(), uint64(run)))
+// versions are the simulated versions, in the order their traffic is
+// drawn.
+var versions = []string{"v1", "v2"}
+
+// generators are each version's traffic for one run, each with its own
+// random stream derived from the case, the run and the version alone: the
+// same whatever order runs are scheduled in, and the same for the new and
+// the old rule.
+func (c Case) generators(run int) map[string]*generator {
+	out := map[string]*generator{}
+	for _, v := range versions {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%s/%d/%s", c.Name, run, v)
+		rng := rand.New(rand.NewPCG(h.Sum64(), uint64(run)))
+		b := c.Baseline
+		if v == "v2" {
+			b = c.Candidate
+		}
+		out[v] = newGenerator(b, rng)
+	}
+	return out
 }
 
-func (c Case) generators(rng *rand.Rand) map[string]*generator {
-	return map[string]*generator{"v1": newGenerator(c.Baseline, rng), "v2": newGenerator(c.Candidate, rng)}
+// draw adds one interval of traffic under route to each version's counts,
+// versions in a fixed order.
+func (c Case) draw(gens map[string]*generator, route analysis.Route, seconds float64, into ...map[string]*Counts) {
+	rates := c.rates(route)
+	for _, v := range versions {
+		if c.LoadErrors != nil {
+			gens[v].b.ErrorRate = c.LoadErrors(v, route.Weights()["v2"])
+		}
+		got := gens[v].draw(rates[v], seconds)
+		for _, m := range into {
+			m[v].Add(got)
+		}
+	}
 }
 
 // definitions are the built-in metrics by name.
@@ -160,27 +192,22 @@ func value(def metrics.Definition, c *Counts) (metrics.Value, error) {
 }
 
 // RunNew simulates one experiment under shadowplane's decision code: a
-// look every interval on all the evidence so far, Evaluate, then Apply,
-// as the Runner does; a moved route starts a new step at once (the ACK
-// wait, milliseconds, is left out).
+// look every interval on all the data since the step began, Evaluate,
+// then Apply, as the Runner does; a moved route starts a new step at once
+// (the ACK wait, milliseconds, is left out).
 func (c Case) RunNew(run int) Result {
 	e, r := c.Spec()
-	gens := c.generators(c.seed(run))
+	gens := c.generators(run)
 	now := t0
 	st := analysis.Start(e, r, now)
 	st.StepStarted(now)
-	all := map[string]*Counts{"v1": {}, "v2": {}}
 	step := map[string]*Counts{"v1": {}, "v2": {}}
 	for now.Sub(t0) < horizon {
-		for v, rate := range c.rates(st.Route) {
-			got := gens[v].draw(rate, e.Interval.Seconds())
-			all[v].Add(got)
-			step[v].Add(got)
-		}
+		c.draw(gens, st.Route, e.Interval.Seconds(), step)
 		now = now.Add(e.Interval)
-		ev := analysis.Evidence{Experiment: observe(e, all), Step: observe(e, step)}
-		d := analysis.Evaluate(e, r, st, ev, now)
-		next, moved := st.Apply(d, ev, now)
+		obs := observe(e, step)
+		d := analysis.Evaluate(e, r, st, obs, now)
+		next, moved := st.Apply(d, obs, now)
 		st = &next
 		if moved {
 			step = map[string]*Counts{"v1": {}, "v2": {}}
@@ -209,11 +236,9 @@ func outcomeOf(s analysis.Stage) Outcome {
 type Tally struct {
 	Runs                                int
 	Promoted, RolledBack, Paused, Other int
-	// Median and P90 time to an end (promoted or rolled back), of the
-	// runs that ended so.
+	// Median and P90 time to the right end, of the runs that ended so: a
+	// promotion for a good candidate, a rollback for a bad one.
 	Median, P90 time.Duration
-	// Caught is, for a bad candidate, the median time to its rollback.
-	times []time.Duration
 }
 
 // Rate is n as a share of the runs.
@@ -238,6 +263,11 @@ func Simulate(c Case, runs int, rule func(Case, int) Result) Tally {
 	close(next)
 	wg.Wait()
 	t := Tally{Runs: runs}
+	right := Promoted
+	if c.Bad {
+		right = RolledBack
+	}
+	var times []time.Duration
 	for _, r := range results {
 		switch r.Outcome {
 		case Promoted:
@@ -249,11 +279,11 @@ func Simulate(c Case, runs int, rule func(Case, int) Result) Tally {
 		default:
 			t.Other++
 		}
-		if r.Outcome == Promoted || r.Outcome == RolledBack {
-			t.times = append(t.times, r.After)
+		if r.Outcome == right {
+			times = append(times, r.After)
 		}
 	}
-	t.Median, t.P90 = quantile(t.times, 0.5), quantile(t.times, 0.9)
+	t.Median, t.P90 = quantile(times, 0.5), quantile(times, 0.9)
 	return t
 }
 

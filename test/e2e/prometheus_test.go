@@ -78,10 +78,10 @@ func TestPrometheusAndDirectScrapeAgree(t *testing.T) {
 			continue
 		}
 		judged++
-		ev := analysis.Evidence{Experiment: read(rec.EvidenceStart, rec.At), Step: read(rec.WindowStart, rec.At)}
+		obs := read(rec.WindowStart, rec.At)
 		route := &policy.Route{Name: "all", Split: []policy.Backend{backend("v1", 100), backend("v2", 0)}}
-		state := &analysis.State{Iteration: rec.Iteration, WindowStart: rec.WindowStart, EvidenceStart: rec.EvidenceStart}
-		direct := analysis.Evaluate(&spec, route, state, ev, rec.At).Verdicts
+		state := &analysis.State{Iteration: rec.Iteration, WindowStart: rec.WindowStart, Route: analysis.Route{Split: route.Split}}
+		direct := analysis.Evaluate(&spec, route, state, obs, rec.At).Verdicts
 		for i, vd := range rec.Verdicts {
 			if i >= len(direct) {
 				t.Fatalf("look at %s: %d verdicts from the scrape, %d from Prometheus", rec.At, len(direct), len(rec.Verdicts))

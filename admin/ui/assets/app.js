@@ -225,16 +225,14 @@
 
   function swatch(cls) { return el('span', { class: 'swatch ' + cls }); }
 
-  // evidenceText says since when the verdicts' data run, and the current
-  // step's.
+  // evidenceText says what the current step is judged on.
   function evidenceText(st) {
-    const since = parseTime(st.evidenceStart);
-    if (!Number.isFinite(since)) return 'none yet: the first step is not in place everywhere';
     const step = parseTime(st.windowStart);
-    const alpha = (st.spec || {}).alpha;
-    return 'since ' + fmtClock(since) +
-      (st.stage === 'Running' && Number.isFinite(step) && step !== since ? ' · this step since ' + fmtClock(step) : '') +
-      (typeof alpha === 'number' ? ' · wrong verdicts at most ' + fmtNum(100 * alpha) + ' % (alpha)' : '');
+    const spec = st.spec || {};
+    if (st.stage !== 'Running') return '—';
+    if (!Number.isFinite(step)) return 'none yet: the step is not in place on every proxy';
+    return 'every request since ' + fmtClock(step) +
+      (typeof spec.alpha === 'number' ? ' · wrong verdicts at most ' + fmtNum(100 * spec.alpha) + ' % (alpha)' : '');
   }
 
   function experimentCard(st, width) {
@@ -256,7 +254,7 @@
       el('dt', null, 'Weights'), el('dd', { 'data-testid': 'weights' }, weights.length ? weights : '—'),
       st.winner ? [el('dt', null, 'Winner'), el('dd', { 'data-testid': 'winner' }, st.winner)] : null,
       el('dt', null, 'Reason'), el('dd', { 'data-testid': 'reason' }, st.reason || '—'),
-      el('dt', null, 'Evidence'), el('dd', { 'data-testid': 'evidence' }, evidenceText(st)));
+      el('dt', null, 'Step judged on'), el('dd', { 'data-testid': 'evidence' }, evidenceText(st)));
     const legend = el('div', { class: 'legend' },
       versions.map((v) => el('span', null, swatch(colour(v)), v)),
       el('span', { title: 'where the quantity is, wrongly at most alpha of the time over every look' },
