@@ -8,7 +8,10 @@ package admin
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
+	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,7 +71,21 @@ func NewHandler(cfg Config) http.Handler {
 			http.Error(w, "not ready: no policy served yet", http.StatusServiceUnavailable)
 			return
 		}
-		w.Write([]byte("ok\n"))
+		// Serving, but say what from: a rejected file is served from its
+		// last good version, and proxies get that, not the file on disk.
+		var b strings.Builder
+		b.WriteString("ok\n")
+		for _, f := range cfg.Policies.Status() {
+			switch {
+			case f.Restored:
+				fmt.Fprintf(&b, "%s: rejected (%d problems); serving its last good version, saved before the restart, read %s\n", f.Path, len(f.Problems), f.LoadedAt.Format(time.RFC3339))
+			case f.Stale:
+				fmt.Fprintf(&b, "%s: rejected (%d problems); serving its last good version, read %s\n", f.Path, len(f.Problems), f.LoadedAt.Format(time.RFC3339))
+			case !f.OK:
+				fmt.Fprintf(&b, "%s: rejected (%d problems); nothing served from it\n", f.Path, len(f.Problems))
+			}
+		}
+		w.Write([]byte(b.String()))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/v1/proxies", func(w http.ResponseWriter, _ *http.Request) {

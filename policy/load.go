@@ -25,6 +25,9 @@ type FileStatus struct {
 	// Stale is true when the current content was rejected and the apps of
 	// an earlier, good version are served instead.
 	Stale bool `json:"stale,omitempty"`
+	// Restored is true when that earlier version was saved before a
+	// restart (see LastGood): the file has not been good since.
+	Restored bool `json:"restored,omitempty"`
 	// Problems are those of the current content; empty when OK.
 	Problems []Problem `json:"problems,omitempty"`
 	// LoadedAt is when the served version was read; zero if none is.
@@ -134,20 +137,40 @@ type dirState struct {
 	settle time.Duration
 	files  map[string]*fileState
 	model  *Model
+	// lastGood, if set, keeps served contents across restarts; restore
+	// holds what it had at start until the first reload has used it.
+	lastGood LastGood
+	restore  map[string]Saved
+	// persistErr is told when lastGood fails: serving goes on.
+	persistErr func(error)
 }
 
 type fileState struct {
 	hash     [sha256.Size]byte // of the content last read, or of the read error
 	current  *File             // the content last read, when it parsed; nil otherwise
+	data     []byte            // current's bytes
 	readAt   time.Time         // when current was read
 	problems []Problem         // of the content last read
 	served   *File             // the version in the model; nil if none
 	loadedAt time.Time         // when served was read
 	gone     time.Time         // when the file was first seen missing or empty while serving apps
+	// restored: served was saved before a restart, as the file's current
+	// content is not good.
+	restored bool
+	// saved is the hash of the content lastGood holds for the file.
+	saved [sha256.Size]byte
 }
 
 func newDirState(dir string, settle time.Duration) *dirState {
-	return &dirState{dir: dir, settle: settle, files: map[string]*fileState{}, model: &Model{}}
+	return &dirState{dir: dir, settle: settle, files: map[string]*fileState{}, model: &Model{}, persistErr: func(error) {}}
+}
+
+// withLastGood makes s keep served contents in lg, and serve, at the first
+// reload, the saved version of a file whose content is not good then.
+func (s *dirState) withLastGood(lg LastGood) error {
+	saved, err := lg.Load()
+	s.lastGood, s.restore = lg, saved
+	return err
 }
 
 // reloadResult says what a reload did.
@@ -192,17 +215,19 @@ func (s *dirState) reload(now time.Time) (reloadResult, error) {
 			continue
 		}
 		f, problems := ParseFile(path, data)
-		st.current, st.problems = &f, problems
+		st.current, st.data, st.problems = &f, data, problems
 		if len(problems) > 0 {
-			st.current = nil
+			st.current, st.data = nil, nil
 		}
 	}
+	s.restoreLastGood(paths)
 	deleted := false
 	for path, st := range s.files {
 		if slices.Contains(paths, path) || s.settling(st, now, &res) {
 			continue
 		}
 		delete(s.files, path)
+		s.forget(path)
 		deleted = true
 	}
 	if len(changed) == 0 && !deleted {
@@ -216,6 +241,60 @@ func (s *dirState) reload(now time.Time) (reloadResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// restoreLastGood, at the first reload after a start, serves the saved
+// version of each file whose content is not good now (it failed, or
+// cannot be read), and forgets saved files that are gone: deleting a file
+// withdraws its apps, across a restart too.
+func (s *dirState) restoreLastGood(paths []string) {
+	if s.restore == nil {
+		return
+	}
+	for path, saved := range s.restore {
+		st := s.files[path]
+		if st == nil || !slices.Contains(paths, path) {
+			s.forget(path)
+			continue
+		}
+		st.saved = sha256.Sum256(saved.Data)
+		if st.current != nil || st.served != nil {
+			continue
+		}
+		f, problems := ParseFile(path, saved.Data)
+		if len(problems) > 0 {
+			// Saved by another version of shadowplane, say: nothing to serve.
+			continue
+		}
+		st.served, st.loadedAt, st.restored = &f, saved.LoadedAt, true
+	}
+	s.restore = nil
+}
+
+// persist saves the content a file is served from, when it changed.
+func (s *dirState) persist(path string, st *fileState) {
+	if s.lastGood == nil || st.data == nil {
+		return
+	}
+	h := sha256.Sum256(st.data)
+	if h == st.saved {
+		return
+	}
+	if err := s.lastGood.Save(path, Saved{Data: st.data, LoadedAt: st.readAt}); err != nil {
+		s.persistErr(fmt.Errorf("saving the last good version of %s: %w", path, err))
+		return
+	}
+	st.saved = h
+}
+
+// forget drops a deleted file's saved content.
+func (s *dirState) forget(path string) {
+	if s.lastGood == nil {
+		return
+	}
+	if err := s.lastGood.Delete(path); err != nil {
+		s.persistErr(fmt.Errorf("forgetting the last good version of %s: %w", path, err))
+	}
 }
 
 // settling reports whether a file that vanished or became empty should
@@ -269,7 +348,8 @@ func (s *dirState) rebuild() {
 			st.problems = problems
 			continue
 		}
-		st.served, st.loadedAt, st.problems = st.current, st.readAt, nil
+		st.served, st.loadedAt, st.problems, st.restored = st.current, st.readAt, nil, false
+		s.persist(path, st)
 	}
 
 	var served []File
@@ -278,7 +358,8 @@ func (s *dirState) rebuild() {
 			served = append(served, *st.served)
 		}
 	}
-	// Each served version was checked against all the others, so this
+	// Each served version was checked against all the others (versions
+	// restored after a restart were served together before it), so this
 	// cannot reject anything.
 	s.model, _ = Assemble(served)
 }
@@ -307,6 +388,7 @@ func (s *dirState) status() []FileStatus {
 				fs.Experiments = append(fs.Experiments, e.Name)
 			}
 			fs.Stale = !fs.OK
+			fs.Restored = st.restored
 		}
 		statuses = append(statuses, fs)
 	}

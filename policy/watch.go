@@ -42,6 +42,9 @@ type WatcherOptions struct {
 	Publish func(*Model)
 	// Logger logs reloads and rejected files; nil logs nothing.
 	Logger *slog.Logger
+	// LastGood, if set, keeps each file's last good content across
+	// restarts: at start, a file that is not good is served from it.
+	LastGood LastGood
 }
 
 // WatcherStats are counters for metrics. Reloads and ReloadErrors only
@@ -102,8 +105,20 @@ func NewWatcher(dir string, opts WatcherOptions) (*Watcher, error) {
 	}
 	dir = filepath.Clean(dir)
 	w := &Watcher{dir: dir, opts: opts, log: log, state: newDirState(dir, opts.MaxDelay)}
+	w.state.persistErr = func(err error) { log.Error("last good policy", "error", err) }
+	if opts.LastGood != nil {
+		if err := w.state.withLastGood(opts.LastGood); err != nil {
+			// What could be read is used; what could not is reported.
+			log.Error("reading last good policies", "error", err)
+		}
+	}
 	if _, err := w.reload(); err != nil {
 		return nil, err
+	}
+	for _, fs := range w.state.status() {
+		if fs.Restored {
+			log.Warn("policy file rejected; serving its last good version, saved before the restart", "file", fs.Path, "savedAt", fs.LoadedAt, "problems", len(fs.Problems))
+		}
 	}
 	return w, nil
 }

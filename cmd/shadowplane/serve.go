@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -34,7 +35,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("serve", stderr)
 	var cfg serveConfig
 	fs.StringVar(&cfg.policies, "policies", "", "policy `DIR` to watch (required)")
-	fs.StringVar(&cfg.stateDir, "state-dir", ".shadowplane-state", "`DIR` where experiment progress is kept across restarts")
+	fs.StringVar(&cfg.stateDir, "state-dir", ".shadowplane-state", "`DIR` where experiment progress and each policy file's last good version are kept across restarts")
 	fs.StringVar(&cfg.xdsAddr, "xds-addr", "127.0.0.1:18000", "xDS (ADS over gRPC) listen `ADDR`")
 	fs.StringVar(&cfg.adminAddr, "admin-addr", admin.DefaultAddress, "admin HTTP listen `ADDR`; keep it on loopback unless you mean otherwise")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `LEVEL`: trace, debug, info, warn, error")
@@ -109,7 +110,11 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 		}
 		log.Info("policy served", "apps", len(m.Apps), "experiments", len(m.Experiments))
 	}
-	watcher, err := policy.NewWatcher(cfg.policies, policy.WatcherOptions{Publish: onModel, Logger: newSlog(log.Named("policy"))})
+	lastGood, err := policy.NewLastGoodDir(filepath.Join(cfg.stateDir, "policies"))
+	if err != nil {
+		return err
+	}
+	watcher, err := policy.NewWatcher(cfg.policies, policy.WatcherOptions{Publish: onModel, Logger: newSlog(log.Named("policy")), LastGood: lastGood})
 	if err != nil {
 		return err
 	}
