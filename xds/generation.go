@@ -15,6 +15,8 @@ import (
 type Generation struct {
 	Model   *policy.Model
 	grouper *Grouper
+	// build makes a group's resources: the model's, or a stage's (Staged).
+	build func(GroupKey) (*Resources, error)
 
 	mu    sync.Mutex
 	snaps map[GroupKey]*built
@@ -28,7 +30,9 @@ type built struct {
 
 // NewGeneration prepares model for serving. model must be validated.
 func NewGeneration(model *policy.Model) *Generation {
-	return &Generation{Model: model, grouper: NewGrouper(model.Apps), snaps: map[GroupKey]*built{}}
+	g := &Generation{Model: model, grouper: NewGrouper(model.Apps), snaps: map[GroupKey]*built{}}
+	g.build = func(key GroupKey) (*Resources, error) { return translate(AppsFor(model.Apps, key), key.Kind) }
+	return g
 }
 
 // Key is the group of node under this generation's model.
@@ -49,7 +53,7 @@ func (g *Generation) Snapshot(key GroupKey) (*Snapshot, error) {
 	g.mu.Unlock()
 	b.once.Do(func() {
 		// NewSnapshot validates while it marshals.
-		res, err := translate(AppsFor(g.Model.Apps, key), key.Kind)
+		res, err := g.build(key)
 		if err != nil {
 			b.err = err
 			return

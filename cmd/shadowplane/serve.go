@@ -69,9 +69,11 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 		},
 	})
 	registry := server.NewRegistry(cache, xdsMetrics)
+	staged := server.NewPublisher(cache, registry)
+	defer staged.Close()
 
 	var ready atomic.Bool
-	publisher := &publisher{cache: cache, registry: registry, metrics: xdsMetrics, log: log, ready: &ready}
+	publisher := &publisher{staged: staged, registry: registry, metrics: xdsMetrics, log: log, ready: &ready}
 	defs, err := analysis.Definitions(&policy.Model{})
 	if err != nil {
 		return err
@@ -228,7 +230,7 @@ func registerPolicyMetrics(reg prometheus.Registerer, w *policy.Watcher) {
 // publisher serves models through the cache and waits for ACKs through the
 // registry, for the analysis runner.
 type publisher struct {
-	cache    *server.Cache
+	staged   *server.Publisher
 	registry *server.Registry
 	metrics  *server.Metrics
 	log      hclog.Logger
@@ -237,9 +239,9 @@ type publisher struct {
 
 var _ analysis.Publisher = (*publisher)(nil)
 
-func (p *publisher) Publish(_ context.Context, m *policy.Model) error {
+func (p *publisher) Publish(ctx context.Context, m *policy.Model) error {
 	start := time.Now()
-	if err := p.cache.SetGeneration(xds.NewGeneration(m)); err != nil {
+	if err := p.staged.Publish(ctx, xds.NewGeneration(m)); err != nil {
 		p.metrics.SnapshotError()
 		p.log.Error("new configuration not served; proxies keep the last good one", "error", err)
 		return err

@@ -13,9 +13,15 @@ import (
 // on the right, how often a regression was caught. One colour per kind of
 // case; the new rule solid, the old one dashed.
 func WriteSVG(w io.Writer, rows []Row) error {
-	const pw, ph, gap, left, top, bottom, legend = 420.0, 300.0, 70.0, 55.0, 40.0, 45.0, 250.0
+	const pw, ph, gap, left, top, bottom, legend = 420.0, 300.0, 70.0, 55.0, 40.0, 45.0, 290.0
 	width := left + 2*pw + gap + legend
-	height := top + ph + bottom
+	groupCount := 0
+	for i, r := range rows {
+		if !r.Case.AtLimit && (i == 0 || rows[i-1].Case.Group != r.Case.Group) {
+			groupCount++
+		}
+	}
+	height := math.Max(top+ph+bottom, top+float64(groupCount)*30+30)
 	minR, maxR := math.Inf(1), 0.0
 	for _, r := range rows {
 		minR, maxR = math.Min(minR, r.Case.RPS), math.Max(maxR, r.Case.RPS)

@@ -108,6 +108,17 @@ func NewCache(opts CacheOptions) *Cache {
 // the error is returned. Then it answers every watch whose response
 // changed, type by type in PushOrder.
 func (c *Cache) SetGeneration(gen *xds.Generation) error {
+	return c.set(nil, gen)
+}
+
+// replace makes gen the served model, as SetGeneration, if expected is
+// still the one served.
+func (c *Cache) replace(expected, gen *xds.Generation) error {
+	return c.set(expected, gen)
+}
+
+// groups are the groups, under gen, of every node with a watch open.
+func (c *Cache) groups(gen *xds.Generation) []xds.GroupKey {
 	c.mu.Lock()
 	var nodes []*core.Node
 	for _, t := range xds.PushOrder {
@@ -119,16 +130,21 @@ func (c *Cache) SetGeneration(gen *xds.Generation) error {
 		}
 	}
 	c.mu.Unlock()
-
-	// Translate outside the lock: ACKs keep flowing meanwhile.
 	seen := map[xds.GroupKey]bool{}
-	var errs []error
+	var keys []xds.GroupKey
 	for _, n := range nodes {
-		key := gen.Key(n)
-		if seen[key] {
-			continue
+		if key := gen.Key(n); !seen[key] {
+			seen[key] = true
+			keys = append(keys, key)
 		}
-		seen[key] = true
+	}
+	return keys
+}
+
+func (c *Cache) set(expected, gen *xds.Generation) error {
+	// Translate outside the lock: ACKs keep flowing meanwhile.
+	var errs []error
+	for _, key := range c.groups(gen) {
 		if _, err := gen.Snapshot(key); err != nil {
 			errs = append(errs, err)
 		}
@@ -138,6 +154,10 @@ func (c *Cache) SetGeneration(gen *xds.Generation) error {
 	}
 
 	c.mu.Lock()
+	if expected != nil && c.gen != expected {
+		c.mu.Unlock()
+		return nil // a newer generation is served: it decides
+	}
 	old := c.gen
 	c.gen = gen
 	unchanged := typesUnchanged(old, gen)
