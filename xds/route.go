@@ -49,16 +49,16 @@ func routes(app *policy.App, r *policy.Route, kind ClientKind) []*route.Route {
 		mirror = nil
 	}
 	if mirror == nil || !mirror.SafeMethodsOnly {
-		return []*route.Route{envoyRoute(app, r, r.Name, r.Match.Methods, mirror)}
+		return []*route.Route{envoyRoute(app, r, r.Name, r.Match.Methods, mirror, kind)}
 	}
 	safe := intersectMethods(r.Match.Methods, policy.SafeMethods)
 	if len(safe) == 0 {
 		// The route matches no safe method: nothing is ever mirrored.
-		return []*route.Route{envoyRoute(app, r, r.Name, r.Match.Methods, nil)}
+		return []*route.Route{envoyRoute(app, r, r.Name, r.Match.Methods, nil, kind)}
 	}
 	return []*route.Route{
-		envoyRoute(app, r, r.Name+"-mirrored", safe, mirror),
-		envoyRoute(app, r, r.Name, r.Match.Methods, nil),
+		envoyRoute(app, r, r.Name+"-mirrored", safe, mirror, kind),
+		envoyRoute(app, r, r.Name, r.Match.Methods, nil, kind),
 	}
 }
 
@@ -91,15 +91,15 @@ func intersectMethods(methods, allowed []string) []string {
 	return out
 }
 
-func envoyRoute(app *policy.App, r *policy.Route, name string, methods []string, mirror *policy.Mirror) *route.Route {
+func envoyRoute(app *policy.App, r *policy.Route, name string, methods []string, mirror *policy.Mirror, kind ClientKind) *route.Route {
 	return &route.Route{
 		Name:   name,
-		Match:  routeMatch(r.Match, methods),
-		Action: &route.Route_Route{Route: routeAction(app, r, mirror)},
+		Match:  routeMatch(r.Match, methods, kind),
+		Action: &route.Route_Route{Route: routeAction(app, r, mirror, kind)},
 	}
 }
 
-func routeMatch(m policy.Match, methods []string) *route.RouteMatch {
+func routeMatch(m policy.Match, methods []string, kind ClientKind) *route.RouteMatch {
 	rm := &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}
 	if p := m.Path; p != nil {
 		switch {
@@ -112,21 +112,33 @@ func routeMatch(m policy.Match, methods []string) *route.RouteMatch {
 		}
 	}
 	for _, h := range m.Headers {
-		rm.Headers = append(rm.Headers, headerMatcher(h))
+		rm.Headers = append(rm.Headers, headerMatcher(h, kind))
 	}
 	if len(methods) > 0 {
-		rm.Headers = append(rm.Headers, methodMatcher(methods))
+		rm.Headers = append(rm.Headers, methodMatcher(methods, kind))
 	}
 	return rm
 }
 
-func headerMatcher(h policy.HeaderMatch) *route.HeaderMatcher {
+// headerMatcher matches one header. Envoy gets string_match; proxyless
+// gRPC clients get the older exact/prefix/safe_regex fields instead: gRPC
+// C-core as shipped by Debian (python3-grpcio 1.51) reads only those and
+// NACKs the whole route table when it meets string_match. gRPC-Go and
+// grpc-js read both (decision 0004).
+func headerMatcher(h policy.HeaderMatch, kind ClientKind) *route.HeaderMatcher {
 	hm := &route.HeaderMatcher{Name: h.Name}
-	if h.Present {
+	switch {
+	case h.Present:
 		hm.HeaderMatchSpecifier = &route.HeaderMatcher_PresentMatch{PresentMatch: true}
-		return hm
+	case kind != GRPC:
+		hm.HeaderMatchSpecifier = &route.HeaderMatcher_StringMatch{StringMatch: stringMatcher(h.StringMatch)}
+	case h.Prefix != "":
+		hm.HeaderMatchSpecifier = &route.HeaderMatcher_PrefixMatch{PrefixMatch: h.Prefix}
+	case h.Regex != "":
+		hm.HeaderMatchSpecifier = &route.HeaderMatcher_SafeRegexMatch{SafeRegexMatch: regexMatcher(h.Regex)}
+	default:
+		hm.HeaderMatchSpecifier = &route.HeaderMatcher_ExactMatch{ExactMatch: h.Exact}
 	}
-	hm.HeaderMatchSpecifier = &route.HeaderMatcher_StringMatch{StringMatch: stringMatcher(h.StringMatch)}
 	return hm
 }
 
@@ -142,13 +154,13 @@ func stringMatcher(s policy.StringMatch) *matcher.StringMatcher {
 }
 
 // methodMatcher matches the :method pseudo-header against a set of methods.
-func methodMatcher(methods []string) *route.HeaderMatcher {
+func methodMatcher(methods []string, kind ClientKind) *route.HeaderMatcher {
 	if len(methods) == 1 {
-		return headerMatcher(policy.HeaderMatch{Name: ":method", StringMatch: policy.StringMatch{Exact: methods[0]}})
+		return headerMatcher(policy.HeaderMatch{Name: ":method", StringMatch: policy.StringMatch{Exact: methods[0]}}, kind)
 	}
 	return headerMatcher(policy.HeaderMatch{Name: ":method", StringMatch: policy.StringMatch{
 		Regex: "^(" + strings.Join(methods, "|") + ")$",
-	}})
+	}}, kind)
 }
 
 // regexMatcher uses Envoy's RE2 engine, whose syntax the policy validated
@@ -157,12 +169,12 @@ func regexMatcher(re string) *matcher.RegexMatcher {
 	return &matcher.RegexMatcher{Regex: re}
 }
 
-func routeAction(app *policy.App, r *policy.Route, mirror *policy.Mirror) *route.RouteAction {
+func routeAction(app *policy.App, r *policy.Route, mirror *policy.Mirror, kind ClientKind) *route.RouteAction {
 	ra := &route.RouteAction{}
 	if len(r.Split) == 1 {
 		ra.ClusterSpecifier = &route.RouteAction_Cluster{Cluster: ClusterName(app.Name, r.Split[0].Variant)}
 	} else {
-		ra.ClusterSpecifier = &route.RouteAction_WeightedClusters{WeightedClusters: weightedClusters(app, r.Split)}
+		ra.ClusterSpecifier = &route.RouteAction_WeightedClusters{WeightedClusters: weightedClusters(app, r.Split, kind)}
 	}
 	if r.Timeout > 0 {
 		ra.Timeout = durationpb.New(r.Timeout)
@@ -178,14 +190,22 @@ func routeAction(app *policy.App, r *policy.Route, mirror *policy.Mirror) *route
 
 // weightedClusters keeps zero-weight backends: their clusters stay warm, so
 // an experiment's first step to a candidate takes effect at once. The
-// deprecated total_weight is left unset; Envoy uses the sum.
-func weightedClusters(app *policy.App, split []policy.Backend) *route.WeightedCluster {
+// deprecated total_weight is left unset for Envoy, which uses the sum; a
+// proxyless gRPC client gets it set to the sum, since gRPC C-core 1.51
+// (Debian's python3-grpcio) takes an unset total_weight as 100 and NACKs
+// any split whose weights add up to something else.
+func weightedClusters(app *policy.App, split []policy.Backend, kind ClientKind) *route.WeightedCluster {
 	wc := &route.WeightedCluster{}
+	var total uint32
 	for _, b := range split {
 		wc.Clusters = append(wc.Clusters, &route.WeightedCluster_ClusterWeight{
 			Name:   ClusterName(app.Name, b.Variant),
 			Weight: wrapperspb.UInt32(weightOf(b)),
 		})
+		total += weightOf(b)
+	}
+	if kind == GRPC && total > 0 {
+		wc.TotalWeight = wrapperspb.UInt32(total)
 	}
 	return wc
 }
