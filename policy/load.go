@@ -30,6 +30,8 @@ type FileStatus struct {
 	Restored bool `json:"restored,omitempty"`
 	// Problems are those of the current content; empty when OK.
 	Problems []Problem `json:"problems,omitempty"`
+	// Warnings are those of the served version (File.Warnings).
+	Warnings []Problem `json:"warnings,omitempty"`
 	// LoadedAt is when the served version was read; zero if none is.
 	LoadedAt time.Time `json:"loadedAt,omitzero"`
 	// Apps are the names of the apps served from the file.
@@ -62,6 +64,19 @@ func Problems(statuses []FileStatus) []Problem {
 		ps = append(ps, s.Problems...)
 	}
 	return ps
+}
+
+// Warnings returns the warnings of every file's served version, marked
+// "warning: " so that they read apart from problems when printed.
+func Warnings(statuses []FileStatus) []Problem {
+	var ws []Problem
+	for _, s := range statuses {
+		for _, w := range s.Warnings {
+			w.Message = "warning: " + w.Message
+			ws = append(ws, w)
+		}
+	}
+	return ws
 }
 
 // isPolicyFile says which directory entries are policy files. Editors'
@@ -389,6 +404,7 @@ func (s *dirState) status() []FileStatus {
 			}
 			fs.Stale = !fs.OK
 			fs.Restored = st.restored
+			fs.Warnings = st.served.Warnings()
 		}
 		statuses = append(statuses, fs)
 	}

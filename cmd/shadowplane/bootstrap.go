@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -16,10 +17,15 @@ func runBootstrap(_ context.Context, args []string, stdout, stderr io.Writer) er
 	var opts bootstrap.Options
 	opts.AddFlags(fs)
 	format := fs.String("o", bootstrap.FormatYAML, "output `FORMAT`: yaml or json")
+	grpcClient := fs.Bool("grpc", false, "print a gRPC xDS bootstrap (JSON, for GRPC_XDS_BOOTSTRAP) for a proxyless gRPC client instead of an Envoy bootstrap")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: shadowplane bootstrap --xds HOST:PORT --node ID --cluster NAME [--admin IP:PORT] [--delta] [-o yaml|json]")
-		fmt.Fprintln(stderr, "\nPrint an Envoy bootstrap that takes listeners, clusters and runtime from shadowplane over ADS.")
+		fmt.Fprintln(stderr, "       shadowplane bootstrap --grpc --xds HOST:PORT --node ID --cluster NAME")
+		fmt.Fprintln(stderr, "\nPrint an Envoy bootstrap that takes listeners, clusters and runtime from shadowplane over ADS,")
+		fmt.Fprintln(stderr, "or with --grpc the bootstrap file a proxyless gRPC client (Go, Node grpc-js-xds, C-core) reads.")
 		fmt.Fprintln(stderr, "Example: shadowplane bootstrap --xds 127.0.0.1:18000 --node sidecar-1 --cluster sidecar > envoy.yaml")
+		fmt.Fprintln(stderr, "Example: shadowplane bootstrap --grpc --xds 127.0.0.1:18000 --node app-1 --cluster clients > xds.json")
+		fmt.Fprintln(stderr, "         GRPC_XDS_BOOTSTRAP=xds.json ./app   # dials xds:///HOST")
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
@@ -39,6 +45,23 @@ func runBootstrap(_ context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if err := opts.Validate(); err != nil {
 		return usageErr("%s", strings.ReplaceAll(err.Error(), "\n", "\nshadowplane bootstrap: "))
+	}
+	if *grpcClient {
+		var envoyOnly []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "admin" || f.Name == "delta" || f.Name == "o" {
+				envoyOnly = append(envoyOnly, "-"+f.Name)
+			}
+		})
+		if len(envoyOnly) > 0 {
+			return usageErr("%s: only for Envoy bootstraps; a gRPC bootstrap is JSON, state of the world, with no admin endpoint", strings.Join(envoyOnly, ", "))
+		}
+		out, err := bootstrap.GRPC(opts)
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(out)
+		return err
 	}
 
 	b, err := bootstrap.Build(opts)

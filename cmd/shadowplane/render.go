@@ -38,6 +38,9 @@ func runRender(_ context.Context, args []string, stdout, stderr io.Writer) error
 	for _, p := range problems {
 		fmt.Fprintln(stderr, p)
 	}
+	for _, w := range policy.Warnings(statuses) {
+		fmt.Fprintln(stderr, w)
+	}
 
 	gen := xds.NewGeneration(model)
 	keys := gen.Keys()

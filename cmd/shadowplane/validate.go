@@ -67,6 +67,9 @@ func validatePaths(paths []string) (problems, warnings []string, apps, files int
 			for _, p := range policy.Problems(statuses) {
 				problems = append(problems, p.Error())
 			}
+			for _, w := range policy.Warnings(statuses) {
+				warnings = append(warnings, w.Error())
+			}
 			ps, ws := experimentProblems(model)
 			problems, warnings = append(problems, ps...), append(warnings, ws...)
 			files += len(statuses)
@@ -85,6 +88,9 @@ func validatePaths(paths []string) (problems, warnings []string, apps, files int
 		files++
 		if len(ps) == 0 {
 			all = append(all, f)
+			for _, w := range policy.Warnings([]policy.FileStatus{{Warnings: f.Warnings()}}) {
+				warnings = append(warnings, w.Error())
+			}
 		}
 	}
 	if len(all) > 0 {

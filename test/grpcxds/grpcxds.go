@@ -5,7 +5,6 @@ package grpcxds
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"testing"
@@ -16,6 +15,8 @@ import (
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/xds"
+
+	"github.com/shadowplane/shadowplane/xds/bootstrap"
 )
 
 // Backend is a gRPC TestService on 127.0.0.1 that answers every UnaryCall
@@ -48,17 +49,14 @@ func StartBackend(t testing.TB, version string) *Backend {
 	return &Backend{Version: version, Addr: lis.Addr().String()}
 }
 
-// Bootstrap is a gRPC xDS bootstrap for a client named nodeID talking to
-// the control plane at xdsAddr.
+// Bootstrap is the gRPC xDS bootstrap for a client named nodeID talking to
+// the control plane at xdsAddr: exactly what `shadowplane bootstrap --grpc`
+// prints, so every test that dials through it checks that command's output.
 func Bootstrap(xdsAddr, nodeID, cluster string) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"xds_servers": []map[string]any{{
-			"server_uri":      xdsAddr,
-			"channel_creds":   []map[string]string{{"type": "insecure"}},
-			"server_features": []string{"xds_v3"},
-		}},
-		"node": map[string]any{"id": nodeID, "cluster": cluster},
-	})
+	b, err := bootstrap.GRPC(bootstrap.Options{XDSAddress: xdsAddr, NodeID: nodeID, NodeCluster: cluster})
+	if err != nil {
+		panic(fmt.Sprintf("gRPC bootstrap for %s: %v", xdsAddr, err))
+	}
 	return b
 }
 
