@@ -62,7 +62,8 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	xdsMetrics := server.NewMetrics(reg)
 
 	cache := server.NewCache(server.CacheOptions{
-		OnPush: xdsMetrics.Pushed,
+		OnPush:          xdsMetrics.Pushed,
+		OnDeltaOverflow: xdsMetrics.DeltaOverflow,
 		OnSnapshotError: func(key xds.GroupKey, err error) {
 			xdsMetrics.SnapshotError()
 			log.Error("snapshot failed; the group keeps its last configuration", "group", key.String(), "error", err)

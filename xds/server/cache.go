@@ -42,6 +42,8 @@ type Cache struct {
 	watches map[string]map[*watch]struct{}
 	deltas  map[string]map[*deltaWatch]struct{}
 	pushes  func(typeURL string, n int)
+	// overflow is CacheOptions.OnDeltaOverflow.
+	overflow func()
 }
 
 // watch is a state-of-the-world stream waiting for news of one type.
@@ -64,10 +66,21 @@ type watch struct {
 	answered atomic.Bool
 }
 
+// deltaWatch is a delta stream waiting for news of one type. Its answer is
+// sent on go-control-plane's per-stream channel after the cache's lock is
+// released (deltaSend), so mu orders that send against cancel: the
+// server cancels a watch before it opens the type's next one and before it
+// closes the channel, and a send after either would deliver a stale
+// answer or panic.
 type deltaWatch struct {
 	req *cache.DeltaRequest
 	sub cache.Subscription
 	ch  chan cache.DeltaResponse
+
+	overflow func() // Cache.overflow
+
+	mu        sync.Mutex
+	cancelled bool
 }
 
 var _ cache.ConfigWatcher = (*Cache)(nil)
@@ -79,22 +92,30 @@ type CacheOptions struct {
 	OnSnapshotError func(key xds.GroupKey, err error)
 	// OnPush is told how many responses of a type a change answered.
 	OnPush func(typeURL string, n int)
+	// OnDeltaOverflow is told when a delta stream's response channel was
+	// full, which go-control-plane's buffering rules out (see deltaSend);
+	// the stream's next request answers again.
+	OnDeltaOverflow func()
 }
 
 // NewCache returns a cache that answers nothing until SetGeneration.
 func NewCache(opts CacheOptions) *Cache {
 	c := &Cache{
-		onError: opts.OnSnapshotError,
-		pushes:  opts.OnPush,
-		names:   newNameSets(),
-		watches: map[string]map[*watch]struct{}{},
-		deltas:  map[string]map[*deltaWatch]struct{}{},
+		onError:  opts.OnSnapshotError,
+		pushes:   opts.OnPush,
+		overflow: opts.OnDeltaOverflow,
+		names:    newNameSets(),
+		watches:  map[string]map[*watch]struct{}{},
+		deltas:   map[string]map[*deltaWatch]struct{}{},
 	}
 	if c.onError == nil {
 		c.onError = func(xds.GroupKey, error) {}
 	}
 	if c.pushes == nil {
 		c.pushes = func(string, int) {}
+	}
+	if c.overflow == nil {
+		c.overflow = func() {}
 	}
 	for _, t := range xds.PushOrder {
 		c.watches[t] = map[*watch]struct{}{}
@@ -161,17 +182,22 @@ func (c *Cache) set(expected, gen *xds.Generation) error {
 	old := c.gen
 	c.gen = gen
 	unchanged := typesUnchanged(old, gen)
-	var writers []writer
+	var writers, deltaSends []writer
 	for _, t := range xds.PushOrder {
 		n := fire(c.watches[t], t, unchanged, c.respondSotw, &writers)
-		n += fire(c.deltas[t], t, unchanged, c.respondDelta, &writers)
+		n += fire(c.deltas[t], t, unchanged, c.respondDelta, &deltaSends)
 		if n > 0 {
 			c.pushes(t, n)
 		}
 	}
 	c.mu.Unlock()
-	// Every answer is queued, in PushOrder per stream; write them without
-	// the lock, so ACKs and new streams are served meanwhile.
+	// Every answer is built, in PushOrder per stream; send them without
+	// the lock, so ACKs and new streams are served meanwhile. Delta
+	// answers go in order, on this goroutine: each is one channel send
+	// that cannot block (deltaSend).
+	for _, d := range deltaSends {
+		d.write(false)
+	}
 	fanOut(writers)
 	return nil
 }
@@ -197,8 +223,44 @@ func (w *watch) send(r *response) writer {
 }
 func (w *deltaWatch) getNode() *core.Node { return w.req.GetNode() }
 func (w *deltaWatch) send(r cache.DeltaResponse) writer {
-	w.ch <- r
-	return nil
+	return &deltaSend{w: w, r: r}
+}
+
+// cancel stops w for good: a send not yet made is dropped, and one being
+// made finishes first.
+func (w *deltaWatch) cancel() {
+	w.mu.Lock()
+	w.cancelled = true
+	w.mu.Unlock()
+}
+
+// deltaSend is a delta answer to hand to go-control-plane's stream once
+// the cache's lock is released.
+//
+// The send never waits. go-control-plane buffers the stream's channel at
+// twice the number of types it knows and empties it before handling each
+// request, and a watch — one per type, opened by a request — is answered
+// once, so at most one answer per type is ever in the channel
+// (TestDeltaChannelHasRoomForEveryType pins this). Should that change,
+// the answer is dropped and counted rather than blocking a push: the
+// stream's next request reopens the watch, and the answer, computed
+// afresh against what the client holds, includes the change.
+type deltaSend struct {
+	w *deltaWatch
+	r cache.DeltaResponse
+}
+
+func (d *deltaSend) write(bool) {
+	d.w.mu.Lock()
+	defer d.w.mu.Unlock()
+	if d.w.cancelled {
+		return
+	}
+	select {
+	case d.w.ch <- d.r:
+	default:
+		d.w.overflow()
+	}
 }
 
 // fire answers every watch of set that has something new, removes it,
@@ -223,10 +285,8 @@ func fire[W pending[R], R any](set map[W]struct{}, typ string, unchanged func(*c
 
 // open answers w at once if it has something to send, and otherwise parks
 // it in its type's set until a change. It returns the watch's cancel, and
-// the writer the caller must run when the answer was queued for one. A
-// delta channel is buffered by go-control-plane's server (one slot per
-// type), and a watch is answered at most once, so sending under the lock
-// never blocks. A type shadowplane does not serve (secrets, say) is held
+// the writer the caller must run, after the lock, when the answer was
+// queued for one. A type shadowplane does not serve (secrets, say) is held
 // forever.
 func open[W pending[R], R any](c *Cache, sets map[string]map[W]struct{}, typeURL string, w W, respond func(W) (R, bool)) (func(), writer) {
 	// The first proxy of a group not seen yet would translate it under the

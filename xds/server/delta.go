@@ -13,8 +13,17 @@ import (
 // are gone. A NACK needs no special case here: the server records what it
 // sent, so the rejected resources show no difference and are not resent.
 func (c *Cache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {
-	cancel, _ := open(c, c.deltas, req.GetTypeUrl(), &deltaWatch{req: req, sub: sub, ch: ch}, c.respondDelta)
-	return cancel, nil
+	w := &deltaWatch{req: req, sub: sub, ch: ch, overflow: c.overflow}
+	cancel, send := open(c, c.deltas, req.GetTypeUrl(), w, c.respondDelta)
+	if send != nil {
+		// Answered at once, on the stream's own goroutine, which has just
+		// emptied the channel.
+		send.write(false)
+	}
+	return func() {
+		cancel()
+		w.cancel()
+	}, nil
 }
 
 // respondDelta builds w's response, or reports there is nothing to send.

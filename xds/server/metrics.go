@@ -14,6 +14,7 @@ type Metrics struct {
 	acks           *prometheus.CounterVec
 	nacks          *prometheus.CounterVec
 	snapshotErrors prometheus.Counter
+	deltaOverflows prometheus.Counter
 }
 
 var _ ProxyObserver = (*Metrics)(nil)
@@ -41,8 +42,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "shadowplane_xds_snapshot_errors_total",
 			Help: "Snapshots that failed to build or validate; the previous configuration kept being served.",
 		}),
+		deltaOverflows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shadowplane_xds_delta_overflows_total",
+			Help: "Delta answers dropped because the stream's response buffer was full (never expected; the stream's next request answers again).",
+		}),
 	}
-	reg.MustRegister(m.connected, m.pushes, m.acks, m.nacks, m.snapshotErrors)
+	reg.MustRegister(m.connected, m.pushes, m.acks, m.nacks, m.snapshotErrors, m.deltaOverflows)
 	return m
 }
 
@@ -71,3 +76,7 @@ func (m *Metrics) Pushed(typeURL string, n int) {
 
 // SnapshotError counts a failed snapshot.
 func (m *Metrics) SnapshotError() { m.snapshotErrors.Inc() }
+
+// DeltaOverflow counts a dropped delta answer; pass it as
+// CacheOptions.OnDeltaOverflow.
+func (m *Metrics) DeltaOverflow() { m.deltaOverflows.Inc() }

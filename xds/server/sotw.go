@@ -77,6 +77,8 @@ type sentState struct {
 // inlineBurst is how much a fan-out worker writes to a stream that owes
 // no answer: half of gRPC's per-stream write quota (defaultWriteQuota,
 // 64 KiB), whose spending is what makes Send block.
+// TestGRPCTakesAnInlineBurstWithoutBlocking fails if a gRPC upgrade makes
+// that much block.
 const inlineBurst = 32 << 10
 
 // numTypes is the number of types a stream is served: len(xds.PushOrder),
