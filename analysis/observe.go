@@ -100,7 +100,14 @@ func experimentDefinitions(e *policy.Experiment, defs *metrics.Definitions) ([]m
 			out = append(out, d)
 		}
 	}
-	b, _ := json.Marshal(out)
+	// The key is what the definitions compute, not where they are
+	// written: moving a Metric document in its file keeps the source.
+	keyed := make([]metrics.Definition, len(out))
+	for i, d := range out {
+		d.Source, d.Kind, d.APIVersion = policy.Source{}, "", ""
+		keyed[i] = d
+	}
+	b, _ := json.Marshal(keyed)
 	return out, hex.EncodeToString(fnvSum(b))
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -143,15 +144,25 @@ func checkEnvelope(file string, root *yaml.Node) (string, Problem, bool) {
 	return "", Problem{File: file, Line: root.Line, Message: fmt.Sprintf("kind is required: add \"kind: %s\"", KindApp)}, false
 }
 
-// decodeMetric decodes and validates one Metric document.
+// decodeMetric decodes and validates one Metric document. Its problems,
+// templates and selectors included, are its file's: the file is rejected
+// whole, its last good version served, and other files' metrics are not
+// affected.
 func (f *File) decodeMetric(dec *yaml.Decoder, root *yaml.Node, ix *lineIndex) []Problem {
 	var m Metric
 	if derr := dec.Decode(&m); derr != nil {
 		return decodeProblems(f.Path, derr, ix)
 	}
 	m.Source = Source{File: f.Path, Line: root.Line}
+	fe := m.validate()
+	if slices.Contains(builtinMetrics, m.Name) {
+		fe.add("name", "%q is a built-in metric: choose another name", m.Name)
+	}
+	// A quantile metric that lacks its quantile is missing it on the line
+	// that says it is one.
+	ix.alias("quantile", "type")
 	var problems []Problem
-	for _, e := range m.validate() {
+	for _, e := range fe {
 		problems = append(problems, Problem{File: f.Path, Line: ix.line(e.Path), Message: e.Error()})
 	}
 	f.Metrics = append(f.Metrics, m)

@@ -182,7 +182,7 @@ func describeType(goType string) string {
 		return "a number"
 	case "bool":
 		return "true or false"
-	case "string":
+	case "string", "policy.MetricType", "policy.MetricOp": // strings, by enum
 		return "a string"
 	case "[]string":
 		return "a list of strings"

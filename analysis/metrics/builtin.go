@@ -1,21 +1,26 @@
 package metrics
 
-import "slices"
+import (
+	"slices"
 
-// Names of the built-in metrics. The envoy/ ones read the stats of the
-// version's Envoy cluster (for a dark version, its shadow cluster), so they
-// work for any app; the app/ ones read the sample application's own
-// metrics. Latencies are in milliseconds, error rates are fractions (0.01 is
-// 1 %), counts are requests.
+	"github.com/shadowplane/shadowplane/policy"
+)
+
+// Names of the built-in metrics, which policy validation keeps Metric
+// documents from taking. The envoy/ ones read the stats of the version's
+// Envoy cluster (for a dark version, its shadow cluster), so they work for
+// any app; the app/ ones read the sample application's own metrics.
+// Latencies are in milliseconds, error rates are fractions (0.01 is 1 %),
+// counts are requests.
 const (
-	EnvoyMeanLatency  = "envoy/mean-latency"
-	EnvoyP95Latency   = "envoy/p95-latency"
-	EnvoyErrorRate    = "envoy/error-rate"
-	EnvoyRequestCount = "envoy/request-count"
-	AppMeanLatency    = "app/mean-latency"
-	AppP95Latency     = "app/p95-latency"
-	AppErrorRate      = "app/error-rate"
-	AppRequestCount   = "app/request-count"
+	EnvoyMeanLatency  = policy.MetricEnvoyMeanLatency
+	EnvoyP95Latency   = policy.MetricEnvoyP95Latency
+	EnvoyErrorRate    = policy.MetricEnvoyErrorRate
+	EnvoyRequestCount = policy.MetricEnvoyRequestCount
+	AppMeanLatency    = policy.MetricAppMeanLatency
+	AppP95Latency     = policy.MetricAppP95Latency
+	AppErrorRate      = policy.MetricAppErrorRate
+	AppRequestCount   = policy.MetricAppRequestCount
 )
 
 // Series as Envoy's admin /stats/prometheus exposes them. Envoy's default

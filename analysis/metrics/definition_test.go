@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shadowplane/shadowplane/policy"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -24,6 +26,10 @@ func TestBuiltinsAreValid(t *testing.T) {
 			t.Errorf("builtin %s defined twice", d.Name)
 		}
 		seen[d.Name] = true
+	}
+	// Policy validation refuses these names to Metric documents.
+	if names := policy.BuiltinMetricNames(); len(names) != len(seen) {
+		t.Errorf("policy knows %d built-in names, %d are defined", len(names), len(seen))
 	}
 	for _, name := range []string{EnvoyMeanLatency, EnvoyP95Latency, EnvoyErrorRate, EnvoyRequestCount, AppMeanLatency, AppP95Latency, AppErrorRate, AppRequestCount} {
 		if !seen[name] {
@@ -52,7 +58,7 @@ func TestBuiltinQueries(t *testing.T) {
 			}
 			fmt.Fprintf(&b, "%s: %s\n", pq.name, s)
 		}
-		sels, err := d.Scrape.compile(vars)
+		sels, err := compileScrape(d.Scrape, vars)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,95 +93,83 @@ func TestBuiltinQueries(t *testing.T) {
 	}
 }
 
-func TestValidateReportsEveryProblem(t *testing.T) {
-	d := Definition{
-		Name: "bad", Type: Quantile, Quantile: 1, Scale: -1,
-		Prometheus: PrometheusQueries{Value: "{{.Clustr}}", Samples: "{{"},
-		Scrape: ScrapeSpec{
-			Counter:   Selector{Family: "x_total"},
-			Histogram: Selector{Family: "9bad", Matchers: []Matcher{{Label: "le-x", Op: "==", Value: "a"}, {Label: "v", Op: RegexpOp, Value: "("}}},
-		},
-	}
-	err := d.Validate()
-	if err == nil {
-		t.Fatal("no error")
-	}
-	for _, want := range []string{
-		"quantile 1 is not in (0, 1)",
-		"scale -1",
-		"prometheus.value", "Clustr",
-		"prometheus.samples",
-		"scrape.counter is set on a quantile metric",
-		`family "9bad"`,
-		`label "le-x"`,
-		`op "=="`,
-		"missing closing )",
-	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
-		}
-	}
-}
-
-func TestValidateTypeAndFields(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		d    Definition
-		err  string
-	}{
-		{"no provider", Definition{Name: "x", Type: Count}, "neither prometheus"},
-		{"unknown type", Definition{Name: "x", Type: "median", Scrape: ScrapeSpec{Counter: Selector{Family: "c"}}}, `type "median"`},
-		{"quantile on a mean", Definition{Name: "x", Type: Mean, Quantile: 0.5, Scrape: ScrapeSpec{Histogram: Selector{Family: "h"}}}, "quantile 0.5 is set on a mean"},
-		{"ratio without denominator", Definition{Name: "x", Type: Ratio, Scrape: ScrapeSpec{Numerator: Selector{Family: "n"}}}, "scrape.denominator.family is required"},
-		{"prometheus without samples", Definition{Name: "x", Type: Count, Prometheus: PrometheusQueries{Value: "up"}}, "prometheus.samples is required"},
-		{"no name", Definition{Type: Count, Scrape: ScrapeSpec{Counter: Selector{Family: "c"}}}, "name is required"},
-		{"good", Definition{Name: "x", Type: Ratio, Scrape: ScrapeSpec{
-			Numerator:   Selector{Family: "r_total", Matchers: []Matcher{{Label: "code", Op: RegexpOp, Value: "5.."}, {Label: "version", Op: Equal, Value: "{{.Version}}"}}},
-			Denominator: Selector{Family: "r_total", Matchers: []Matcher{{Label: "version", Op: Equal, Value: "{{.Version}}"}}},
-		}}, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := tc.d.Validate()
-			if tc.err == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Fatalf("err = %v, want %q", err, tc.err)
-			}
-		})
-	}
-}
-
-func TestDefinitions(t *testing.T) {
+// TestDefinitionsLeaveOutOnlyTheBad checks that a bad definition, a
+// duplicate or a built-in's name is a problem at its source, and that every
+// other definition is still defined.
+func TestDefinitionsLeaveOutOnlyTheBad(t *testing.T) {
 	user := Definition{Name: "app/conversion", Type: Ratio, Scrape: ScrapeSpec{
 		Numerator:   Selector{Family: "orders_total"},
 		Denominator: Selector{Family: appRequests},
-	}}
-	defs, err := NewDefinitions(user)
-	if err != nil {
-		t.Fatal(err)
+	}, Source: policy.Source{File: "a.yaml", Line: 1}}
+	dup := user
+	dup.Source.Line = 9
+	taken := Definition{Name: EnvoyErrorRate, Type: Count, Scrape: ScrapeSpec{Counter: Selector{Family: "c"}}, Source: policy.Source{File: "b.yaml", Line: 3}}
+	broken := Definition{Name: "broken", Type: Count, Prometheus: PrometheusQueries{Value: "{{.Clustr}}", Samples: "up"}, Source: policy.Source{File: "c.yaml", Line: 5}}
+	defs, problems := NewDefinitions(user, dup, taken, broken)
+	if got := len(defs.Names()); got != len(Builtin())+1 {
+		t.Errorf("%d names, want %d", got, len(Builtin())+1)
 	}
 	if _, ok := defs.Lookup("app/conversion"); !ok {
 		t.Error("user definition not found")
 	}
-	if d, ok := defs.Lookup(EnvoyP95Latency); !ok || d.Quantile != 0.95 {
-		t.Errorf("builtin p95: %+v %v", d, ok)
+	if d, ok := defs.Lookup(EnvoyErrorRate); !ok || d.Type != Ratio {
+		t.Errorf("builtin error rate replaced: %+v %v", d, ok)
 	}
-	if got := len(defs.Names()); got != len(Builtin())+1 {
-		t.Errorf("%d names, want %d", got, len(Builtin())+1)
-	}
-
-	_, err = NewDefinitions(user, user, Definition{Name: EnvoyErrorRate, Type: Count, Scrape: ScrapeSpec{Counter: Selector{Family: "c"}}}, Definition{Name: "broken"})
-	if err == nil {
+	if problems == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{`"app/conversion" is defined twice`, `"envoy/error-rate" is defined twice`, `metric "broken"`} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
+	got := strings.Split(problems.Error(), "\n")
+	want := []string{
+		`a.yaml:9: metric "app/conversion" is not defined: "app/conversion" is defined twice`,
+		`b.yaml:3: metric "envoy/error-rate" is not defined: "envoy/error-rate" is defined twice`,
+		`c.yaml:5: metric "broken" is not defined: prometheus.value: template: broken:1:`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("problems:\n%s", strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("problem %d = %q, want it to start %q", i, got[i], want[i])
 		}
+	}
+}
+
+// TestBadMetricFileLeavesOthersDefined loads a policy directory in which
+// one file's Metric has a template that does not parse: that file is the
+// only one with problems, and every other metric is still defined.
+func TestBadMetricFileLeavesOthersDefined(t *testing.T) {
+	dir := t.TempDir()
+	metric := func(name, value string) string {
+		return "kind: Metric\nname: " + name + "\ntype: count\nprometheus:\n  value: '" + value + "'\n  samples: 'sum(increase(orders_total[{{.Window}}]))'\n"
+	}
+	for file, content := range map[string]string{
+		"good.yaml": metric("shop/orders", "sum(increase(orders_total[{{.Window}}]))"),
+		"bad.yaml":  metric("shop/refunds", "sum(increase(refunds_total[{{.Window}]))"),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, statuses, err := policy.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := policy.Problems(statuses)
+	if len(ps) != 1 || ps[0].File != filepath.Join(dir, "bad.yaml") || ps[0].Line != 5 {
+		t.Errorf("problems:\n%v\nwant one, at bad.yaml:5", policy.JoinProblems(ps))
+	}
+	defs, err := NewDefinitions(m.Metrics...)
+	if err != nil {
+		t.Errorf("definitions: %v", err)
+	}
+	if _, ok := defs.Lookup("shop/orders"); !ok {
+		t.Error("shop/orders, in a good file, is not defined")
+	}
+	if _, ok := defs.Lookup("shop/refunds"); ok {
+		t.Error("shop/refunds, whose template does not parse, is defined")
+	}
+	if _, ok := defs.Lookup(EnvoyP95Latency); !ok {
+		t.Error("built-ins are not defined")
 	}
 }
 

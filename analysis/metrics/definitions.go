@@ -1,9 +1,12 @@
 package metrics
 
 import (
-	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
+
+	"github.com/shadowplane/shadowplane/policy"
 )
 
 // Definitions looks metrics up by name: the built-in ones and the user's.
@@ -12,37 +15,42 @@ type Definitions struct {
 	byName map[string]Definition
 }
 
-// NewDefinitions returns the built-in definitions plus user ones. Every user
-// definition is validated; a name defined twice, or a built-in name, is an
-// error, so an objective never silently reads a metric other than the one
-// its author wrote. All problems are joined.
+// NewDefinitions returns the built-in definitions plus every user one
+// that validates and takes a name not taken before it. The Definitions are
+// never nil: a bad definition leaves out itself alone, never the others.
+// The error says what was left out, one policy.Problem a line, at each
+// definition's source. A name is never defined twice, so an objective
+// never silently reads a metric other than the one its author wrote.
+//
+// Metrics from an assembled policy.Model give no error: ParseFile and
+// Assemble have refused their files already. The checks here guard
+// definitions built in code.
 func NewDefinitions(user ...Definition) (*Definitions, error) {
 	d := &Definitions{byName: map[string]Definition{}}
-	var errs []error
 	for _, def := range Builtin() {
 		d.byName[def.Name] = def
 	}
+	var problems []policy.Problem
 	for _, def := range user {
-		if err := def.Validate(); err != nil {
-			errs = append(errs, err)
-			continue
+		err := def.Validate()
+		if _, dup := d.byName[def.Name]; err == nil && dup {
+			err = fmt.Errorf("%q is defined twice (or is a built-in)", def.Name)
 		}
-		if _, dup := d.byName[def.Name]; dup {
-			errs = append(errs, fmt.Errorf("metric %q is defined twice (or is a built-in)", def.Name))
+		if err != nil {
+			// One problem, one line: the problems are printed a line each.
+			problems = append(problems, policy.Problem{File: def.Source.File, Line: def.Source.Line,
+				Message: fmt.Sprintf("metric %q is not defined: %s", def.Name, strings.ReplaceAll(err.Error(), "\n", "; "))})
 			continue
 		}
 		d.byName[def.Name] = def
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return d, policy.JoinProblems(problems)
 }
 
 // Lookup returns the definition of a metric, a copy the caller may change.
 func (d *Definitions) Lookup(name string) (Definition, bool) {
 	def, ok := d.byName[name]
-	return def.clone(), ok
+	return clone(def), ok
 }
 
 // Names returns every metric name, sorted.
@@ -59,16 +67,16 @@ func (d *Definitions) Names() []string {
 func (d *Definitions) All() []Definition {
 	out := make([]Definition, 0, len(d.byName))
 	for _, n := range d.Names() {
-		out = append(out, d.byName[n].clone())
+		out = append(out, clone(d.byName[n]))
 	}
 	return out
 }
 
-// clone copies d's matcher slices, the only state it shares.
-func (d Definition) clone() Definition {
+// clone copies d's slices, the only state it shares.
+func clone(d Definition) Definition {
 	for _, sel := range []*Selector{&d.Scrape.Histogram, &d.Scrape.Numerator, &d.Scrape.Denominator, &d.Scrape.Counter} {
-		sel.Matchers = append([]Matcher(nil), sel.Matchers...)
+		sel.Matchers = slices.Clone(sel.Matchers)
 	}
-	d.Bounds = append([]float64(nil), d.Bounds...)
+	d.Bounds = slices.Clone(d.Bounds)
 	return d
 }

@@ -2,10 +2,10 @@
 // over a time window, with the number of requests behind it, so that the
 // analysis can refuse to judge on too few samples.
 //
-// Metrics are data, not code: a Definition names a metric, its unit and
-// type (Mean, Quantile, Ratio, Count), and says how to compute it, as
-// PromQL templates for a Prometheus server and as series selectors for
-// scraped Prometheus text. Builtin has envoy/… metrics from the stats of a
+// Metrics are data, not code: a Definition (the policy's Metric, validated
+// with its file) names a metric, its unit and type (Mean, Quantile, Ratio,
+// Count), and says how to compute it, as PromQL templates for a Prometheus
+// server and as series selectors for scraped Prometheus text. Builtin has envoy/… metrics from the stats of a
 // version's Envoy cluster and app/… metrics from the sample app's own.
 //
 // Two Providers compute Definitions:

@@ -70,7 +70,7 @@ func TestIncreasesGroupsAndMatchers(t *testing.T) {
 	var h history
 	h.add(at(0), []sample{counter(1, "v", "a", "le", "1"), counter(1, "v", "b", "le", "1"), counter(1, "v", "a", "le", "+Inf")}, nil)
 	h.add(at(1), []sample{counter(4, "v", "a", "le", "1"), counter(9, "v", "b", "le", "1"), counter(6, "v", "a", "le", "+Inf")}, nil)
-	lm, err := Matcher{Label: "v", Op: Equal, Value: "a"}.compile("m", sampleVars)
+	lm, err := compileMatcher("m", Matcher{Label: "v", Op: Equal, Value: "a"}, Vars{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,24 +13,14 @@ type labelMatcher struct {
 	re    *regexp.Regexp
 }
 
-// compile renders m's value with vars and compiles its regexp.
-func (m Matcher) compile(path string, vars Vars) (labelMatcher, error) {
-	v, err := render(path+".value", m.Value, vars)
+// compileMatcher renders m's value with vars and compiles its regexp, the
+// way validation did with sample variables.
+func compileMatcher(path string, m Matcher, vars Vars) (labelMatcher, error) {
+	v, re, err := m.Render(path+".value", vars)
 	if err != nil {
-		return labelMatcher{}, err
+		return labelMatcher{}, fmt.Errorf("%s.%w", path, err)
 	}
-	lm := labelMatcher{label: m.Label, op: m.Op, value: v}
-	switch m.Op {
-	case Equal, NotEqual:
-	case RegexpOp, NotRegexp:
-		// Anchored like PromQL: "5.." matches "500", never "1500".
-		if lm.re, err = regexp.Compile("^(?:" + v + ")$"); err != nil {
-			return labelMatcher{}, fmt.Errorf("%s.value: %w", path, err)
-		}
-	default:
-		return labelMatcher{}, fmt.Errorf("%s.op %q: use =, !=, =~ or !~", path, m.Op)
-	}
-	return lm, nil
+	return labelMatcher{label: m.Label, op: m.Op, value: v, re: re}, nil
 }
 
 // matches reports whether labels satisfy m. A missing label is the empty
@@ -55,10 +45,10 @@ type compiledSelector struct {
 	matchers []labelMatcher
 }
 
-func (s Selector) compile(path string, vars Vars) (compiledSelector, error) {
+func compileSelector(path string, s Selector, vars Vars) (compiledSelector, error) {
 	cs := compiledSelector{family: s.Family}
 	for i, m := range s.Matchers {
-		lm, err := m.compile(fmt.Sprintf("%s.matchers[%d]", path, i), vars)
+		lm, err := compileMatcher(fmt.Sprintf("%s.matchers[%d]", path, i), m, vars)
 		if err != nil {
 			return compiledSelector{}, err
 		}

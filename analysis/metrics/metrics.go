@@ -74,19 +74,6 @@ type Value struct {
 	Buckets []Bucket
 }
 
-// Vars are the variables a Definition's templates see.
-type Vars struct {
-	// App, Version and Cluster are the Query's.
-	App, Version, Cluster string
-	// Window is End-Start as a Prometheus duration ("30s", "1m30s"), for
-	// range selectors: increase(x[{{.Window}}]) evaluated at End.
-	Window string
-	// Start and End are the Query's; in PromQL use {{.End.Unix}} with @.
-	Start, End time.Time
-	// Quantile is the Definition's, for histogram_quantile({{.Quantile}}, …).
-	Quantile float64
-}
-
 // vars checks q and returns its template variables.
 func (q Query) vars() (Vars, error) {
 	var errs []error
@@ -124,12 +111,4 @@ func unsafeLabelRune(r rune) bool {
 		return false
 	}
 	return true
-}
-
-// scaled applies a Definition's Scale (0 means 1) to a raw value.
-func (d Definition) scaled(v float64) float64 {
-	if d.Scale == 0 {
-		return v
-	}
-	return v * d.Scale
 }

@@ -87,7 +87,7 @@ func (p *Prometheus) Value(ctx context.Context, q Query) (Value, error) {
 	if err != nil {
 		return Value{}, wrap(err)
 	}
-	if v = d.scaled(v); math.IsNaN(v) || math.IsInf(v, 0) {
+	if v = scaled(d, v); math.IsNaN(v) || math.IsInf(v, 0) {
 		// With samples behind it, NaN is not "no data": a 0/0 the query
 		// should not produce, or a histogram without a +Inf bucket.
 		return Value{}, wrap(fmt.Errorf("value query returned %v with %v samples", v, n))
@@ -95,7 +95,7 @@ func (p *Prometheus) Value(ctx context.Context, q Query) (Value, error) {
 	out := Value{Value: v, Samples: n}
 	switch d.Type {
 	case Ratio:
-		out.Events = v / d.scaled(1) * n
+		out.Events = v / scaled(d, 1) * n
 	case Mean, Quantile:
 		if out.Sum = v * n; d.Type == Quantile {
 			out.Sum = 0 // a quantile's value says nothing of the sum

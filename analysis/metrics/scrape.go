@@ -116,7 +116,7 @@ func NewScraper(opts ScraperOptions) (*Scraper, error) {
 	s := &Scraper{opts: opts, keep: map[string]bool{}}
 	for _, d := range opts.Definitions {
 		if err := d.Validate(); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("metric %q: %w", d.Name, err))
 		}
 		for _, name := range scrapedNames(d) {
 			s.keep[name] = true
@@ -241,7 +241,7 @@ func (s *Scraper) Value(ctx context.Context, q Query) (Value, error) {
 // window sums, over the targets serving q's version, the increases of
 // every series q's definition reads.
 func (s *Scraper) window(q Query, vars Vars) (increases, error) {
-	sels, err := q.Definition.Scrape.compile(vars)
+	sels, err := compileScrape(q.Definition.Scrape, vars)
 	if err != nil {
 		return increases{}, err
 	}

@@ -25,11 +25,11 @@ type roleSelector struct {
 	family     string // for messages
 }
 
-// compile renders the spec's matchers for one query.
-func (s ScrapeSpec) compile(vars Vars) ([]roleSelector, error) {
+// compileScrape renders the spec's matchers for one query.
+func compileScrape(s ScrapeSpec, vars Vars) ([]roleSelector, error) {
 	var out []roleSelector
 	add := func(role, path string, sel Selector, name, by string) error {
-		cs, err := sel.compile(path, vars)
+		cs, err := compileSelector(path, sel, vars)
 		if err != nil {
 			return err
 		}
@@ -124,10 +124,10 @@ func (in increases) value(d Definition) (Value, error) {
 		if out.Buckets, err = normalBuckets(bs, d.Scale); err != nil {
 			return Value{}, fmt.Errorf("%s: %w", in.names[roleBucket], err)
 		}
-		out.Sum = d.scaled(in.total(roleSum))
+		out.Sum = scaled(d, in.total(roleSum))
 		if d.Type == Mean {
 			out.Value = out.Sum / out.Samples
-		} else if out.Value = d.scaled(bucketQuantile(d.Quantile, bs)); math.IsNaN(out.Value) {
+		} else if out.Value = scaled(d, bucketQuantile(d.Quantile, bs)); math.IsNaN(out.Value) {
 			return Value{}, fmt.Errorf("%s: %d requests but no usable buckets (a +Inf bucket and another are needed)", in.names[roleBucket], int64(out.Samples))
 		}
 	case Ratio:
@@ -137,12 +137,12 @@ func (in increases) value(d Definition) (Value, error) {
 		// A numerator with no series yet is 0: Envoy creates its 5xx
 		// counter at the first 5xx.
 		out.Events = in.total(roleNum)
-		out.Value = d.scaled(out.Events / out.Samples)
+		out.Value = scaled(d, out.Events/out.Samples)
 	case Count:
 		if out.Samples, err = in.samples(roleCounter); err != nil {
 			return Value{}, err
 		}
-		out.Value = d.scaled(out.Samples)
+		out.Value = scaled(d, out.Samples)
 	default:
 		return Value{}, fmt.Errorf("unknown metric type %q", d.Type)
 	}

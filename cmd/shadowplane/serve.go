@@ -17,6 +17,7 @@ import (
 
 	"github.com/shadowplane/shadowplane/admin"
 	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
@@ -75,10 +76,7 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 
 	var ready atomic.Bool
 	publisher := &publisher{staged: staged, registry: registry, metrics: xdsMetrics, log: log, ready: &ready}
-	defs, err := analysis.Definitions(&policy.Model{})
-	if err != nil {
-		return err
-	}
+	defs, _ := metrics.NewDefinitions() // the built-ins, until a policy is read
 	observer := analysis.NewMetricsObserver(ctx, defs, newSlog(log.Named("metrics")))
 	store, err := analysis.NewStore(cfg.stateDir)
 	if err != nil {
@@ -94,10 +92,11 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 		return err
 	}
 	onModel := func(m *policy.Model) {
-		defs, err := analysis.Definitions(m)
+		// A bad metric leaves out that metric alone; from policy files it
+		// never comes this far, as its file is refused whole.
+		defs, err := metrics.NewDefinitions(m.Metrics...)
 		if err != nil {
-			log.Error("metric definitions rejected; experiments naming them cannot be judged", "error", err)
-			defs, _ = analysis.Definitions(&policy.Model{})
+			log.Error("metrics not defined; experiments naming them cannot be judged", "problems", err.Error())
 		}
 		observer.SetDefinitions(defs)
 		problems, warnings := analysis.CheckModel(m, defs)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/policy"
 )
 
@@ -117,9 +118,9 @@ func unwrapPath(err error) error {
 // experiments: problems (they can never be decided: an unknown metric, a
 // relative objective with no baseline traffic) and warnings.
 func experimentProblems(m *policy.Model) (problems, warnings []string) {
-	defs, err := analysis.Definitions(m)
+	defs, err := metrics.NewDefinitions(m.Metrics...)
 	if err != nil {
-		return strings.Split(err.Error(), "\n"), nil
+		problems = strings.Split(err.Error(), "\n")
 	}
 	ps, ws := analysis.CheckModel(m, defs)
 	for _, p := range ps {
