@@ -33,6 +33,11 @@ type Proxy struct {
 	// second, for the flood limit.
 	windowStart time.Time
 	inWindow    int
+
+	// group and acks are the proxy's place in the registry's ACK index:
+	// its group, and its entry per type (short name).
+	group *ackGroup
+	acks  map[string]*ackEntry
 }
 
 // MaxRequestsPerSecond bounds the requests one stream may send in a
@@ -94,15 +99,13 @@ type Registry struct {
 	// deltaIDs maps go-control-plane's delta stream ids, which it counts
 	// on its own, to the registry's.
 	deltaIDs map[int64]int64
-	// changed is closed whenever an ACK, NACK or disconnection may have
-	// changed who holds what. It is made only when someone waits (see
-	// waitChange), so that an ACK nobody waits for allocates nothing.
-	changed chan struct{}
+	// acks counts who holds what, per group, for the waits (ackindex.go).
+	acks *ackIndex
 }
 
 // NewRegistry tracks proxies of cache's streams. observer may be nil.
 func NewRegistry(c *Cache, observer ProxyObserver) *Registry {
-	return &Registry{cache: c, observer: observer, now: time.Now, streams: map[int64]*Proxy{}, deltaIDs: map[int64]int64{}}
+	return &Registry{cache: c, observer: observer, now: time.Now, streams: map[int64]*Proxy{}, deltaIDs: map[int64]int64{}, acks: newAckIndex()}
 }
 
 // Proxies returns a copy of every connected proxy, sorted by node id.
@@ -201,7 +204,9 @@ func (r *Registry) close(id int64) {
 	r.mu.Lock()
 	p, ok := r.streams[id]
 	delete(r.streams, id)
-	r.notifyLocked()
+	if ok {
+		r.leaveLocked(p)
+	}
 	r.mu.Unlock()
 	if ok && p.Kind != "" && r.observer != nil {
 		r.observer.Disconnected(p.Kind, p.Protocol == "delta")
@@ -229,6 +234,7 @@ func (r *Registry) request(id int64, node *core.Node, typeURL, nonce, version, e
 		p.NodeID, p.Cluster, p.UserAgent = node.GetId(), node.GetCluster(), node.GetUserAgentName()
 		p.Kind = xds.KindOf(node).String()
 		connected = true
+		r.joinLocked(p)
 	}
 	ts := p.typeStatus(typeURL)
 	// Only an answer to the latest response counts; the server ignores
@@ -248,7 +254,7 @@ func (r *Registry) request(id int64, node *core.Node, typeURL, nonce, version, e
 	}
 	kind, delta := p.Kind, p.Protocol == "delta"
 	if acked || nacked {
-		r.notifyLocked()
+		r.reindexLocked(p, shortType(typeURL), ts)
 	}
 	r.mu.Unlock()
 
@@ -275,12 +281,15 @@ func (r *Registry) sent(id int64, typeURL, version, nonce string) {
 }
 
 // updateType applies f to a connected stream's status of one type, under
-// the registry's lock; a stream already gone is left alone.
+// the registry's lock, and brings the ACK index up to date; a stream
+// already gone is left alone.
 func (r *Registry) updateType(id int64, typeURL string, f func(*TypeStatus)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p, ok := r.streams[id]; ok {
-		f(p.typeStatus(typeURL))
+		ts := p.typeStatus(typeURL)
+		f(ts)
+		r.reindexLocked(p, shortType(typeURL), ts)
 	}
 }
 
@@ -331,21 +340,4 @@ func (r *Registry) subscribedDelta(id int64, typeURL string, add, drop []string)
 		sort.Strings(list)
 		ts.Names = list
 	})
-}
-
-// notifyLocked wakes everyone waiting for a change. Called with r.mu.
-func (r *Registry) notifyLocked() {
-	if r.changed != nil {
-		close(r.changed)
-		r.changed = nil
-	}
-}
-
-// waitChangeLocked returns a channel closed at the next change. Called
-// with r.mu.
-func (r *Registry) waitChangeLocked() <-chan struct{} {
-	if r.changed == nil {
-		r.changed = make(chan struct{})
-	}
-	return r.changed
 }

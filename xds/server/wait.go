@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds"
 )
 
@@ -20,15 +20,26 @@ import (
 // proxy and its error. Proxies that connect meanwhile are served the
 // current generation anyway; proxies not yet subscribed to routes are not
 // waited for.
+//
+// It costs the groups that serve app, counted from the ACK index, and
+// each wake-up only the groups that changed since (ackindex.go).
 func (r *Registry) WaitRoutes(ctx context.Context, app string) error {
+	w := r.newWaiter()
+	defer r.forget(w)
+	var (
+		seen   *xds.Generation
+		serves func(xds.GroupKey) bool
+	)
 	for {
 		gen := r.cache.Generation()
 		if gen == nil {
 			return fmt.Errorf("nothing served yet")
 		}
+		if gen != seen {
+			seen, serves = gen, servesApp(gen, app)
+		}
 		r.mu.Lock()
-		pending, err := r.pendingLocked(gen, app, resourcev3.RouteType, true)
-		changed := r.waitChangeLocked()
+		pending, err := r.countLocked(w, gen, gen, serves, true, resourcev3.RouteType)
 		r.mu.Unlock()
 		if err != nil || pending == 0 {
 			return err
@@ -36,7 +47,7 @@ func (r *Registry) WaitRoutes(ctx context.Context, app string) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%d proxies have not ACKed the routes: %w", pending, ctx.Err())
-		case <-changed:
+		case <-w.wake:
 		}
 	}
 }
@@ -52,17 +63,16 @@ func (r *Registry) WaitRoutes(ctx context.Context, app string) error {
 // clusters' endpoints. Proxies that subscribe to clusters by name (gRPC)
 // ask for new ones only once a route names them, and are not held to it.
 func (r *Registry) waitServed(ctx context.Context, gen *xds.Generation, need func(xds.GroupKey) []string, types ...string) int {
+	w := r.newWaiter()
+	defer r.forget(w)
+	every := func(xds.GroupKey) bool { return true }
 	for {
+		served := r.cache.Generation()
 		r.mu.Lock()
-		pending := 0
-		for _, t := range types {
-			n, _ := r.pendingLocked(gen, "", t, false)
-			pending += n
-		}
+		pending, _ := r.countLocked(w, gen, served, every, false, types...)
 		if need != nil {
 			pending += r.unsubscribedLocked(gen, need)
 		}
-		changed := r.waitChangeLocked()
 		r.mu.Unlock()
 		if pending == 0 {
 			return 0
@@ -70,64 +80,21 @@ func (r *Registry) waitServed(ctx context.Context, gen *xds.Generation, need fun
 		select {
 		case <-ctx.Done():
 			return pending
-		case <-changed:
+		case <-w.wake:
 		}
 	}
 }
 
-// pendingLocked counts the proxies (of app, or all with "") that do not
-// hold gen's version of typeURL yet. A proxy that rejected that version
-// is not pending: with reject set, its rejection is returned at once.
-// Called with r.mu.
-func (r *Registry) pendingLocked(gen *xds.Generation, app, typeURL string, reject bool) (int, error) {
-	short := shortType(typeURL)
-	pending := 0
-	for _, p := range r.streams {
-		ts, ok := p.Types[short]
-		if p.Kind == "" || !ok || ts.SentNonce == "" {
-			continue
-		}
-		key := gen.Key(p.node())
-		if app != "" && !servesApp(gen, key, app) {
-			continue
-		}
-		snap, err := gen.Snapshot(key)
-		if err != nil {
-			return 0, err
-		}
-		// What the proxy holds is versioned over what it subscribes to,
-		// in either protocol (see respondDelta); no names is a wildcard.
-		want := snap.Type(typeURL).Version
-		if len(ts.Names) > 0 && !slices.Contains(ts.Names, "*") {
-			names := make(map[string]struct{}, len(ts.Names))
-			for _, n := range ts.Names {
-				names[n] = struct{}{}
-			}
-			want = snap.Type(typeURL).Subset(names).Version
-		}
-		if ts.AckedVersion == want {
-			continue
-		}
-		// A rejection counts only if it is the latest word on this
-		// version: a proxy may have rejected it once and ACKed it since.
-		if ts.LastNack != nil && ts.LastNack.Version == want {
-			if reject {
-				return 0, &RejectedError{Proxy: p.NodeID, Version: want, Detail: strings.TrimSpace(ts.LastNack.Error)}
-			}
-			continue
-		}
-		pending++
+// servesApp is whether a group receives app under gen: whether app's
+// selector picks the group (xds.AppsFor). No group receives an app gen
+// does not have, so waiting for one returns at once.
+func servesApp(gen *xds.Generation, app string) func(xds.GroupKey) bool {
+	i := slices.IndexFunc(gen.Model.Apps, func(a policy.App) bool { return a.Name == app })
+	if i < 0 {
+		return func(xds.GroupKey) bool { return false }
 	}
-	return pending, nil
-}
-
-func servesApp(gen *xds.Generation, key xds.GroupKey, app string) bool {
-	for _, a := range xds.AppsFor(gen.Model.Apps, key) {
-		if a.Name == app {
-			return true
-		}
-	}
-	return false
+	one := gen.Model.Apps[i : i+1]
+	return func(key xds.GroupKey) bool { return len(xds.AppsFor(one, key)) == 1 }
 }
 
 // RejectedError says a proxy rejected the routes WaitRoutes waited for.
@@ -142,7 +109,9 @@ func (e *RejectedError) Error() string {
 // unsubscribedLocked counts the proxies not yet subscribed to the
 // clusters and endpoints need names for their group: those subscribing to
 // clusters by name (gRPC, which asks for the clusters its routes name)
-// must name the clusters, and every proxy the endpoints. Called with r.mu.
+// must name the clusters, and every proxy the endpoints. It looks at
+// every proxy, since it pairs two types of each, but only while a change
+// adds clusters (Publisher). Called with r.mu.
 func (r *Registry) unsubscribedLocked(gen *xds.Generation, need func(xds.GroupKey) []string) int {
 	pending := 0
 	for _, p := range r.streams {
@@ -178,14 +147,10 @@ func containsAll(have, want []string) bool {
 func (r *Registry) groups(gen *xds.Generation) []xds.GroupKey {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	seen := map[xds.GroupKey]bool{}
+	r.syncLocked(gen)
 	var keys []xds.GroupKey
-	for _, p := range r.streams {
-		if p.Kind == "" {
-			continue
-		}
-		if key := gen.Key(p.node()); !seen[key] {
-			seen[key] = true
+	for key, g := range r.acks.groups {
+		if g.members > 0 {
 			keys = append(keys, key)
 		}
 	}
