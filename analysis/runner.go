@@ -47,8 +47,11 @@ type RunnerConfig struct {
 	Observer  Observer
 	Publisher Publisher
 	Log       hclog.Logger
-	// Now is the clock; defaults to time.Now.
-	Now func() time.Time
+	// Now and After are the clock; they default to time.Now and
+	// time.After. Every wait of the Runner goes through After, so a test
+	// clock (or testing/synctest) controls all of its timing.
+	Now   func() time.Time
+	After func(time.Duration) <-chan time.Time
 	// OnChange is told after every state change (for metrics, live views).
 	OnChange func(*State)
 }
@@ -74,6 +77,9 @@ type Runner struct {
 func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.After == nil {
+		cfg.After = time.After
 	}
 	if cfg.Log == nil {
 		cfg.Log = hclog.NewNullLogger()
@@ -299,7 +305,7 @@ func (r *Runner) loop(ctx context.Context, name string) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(next.Sub(r.cfg.Now())):
+		case <-r.cfg.After(next.Sub(r.cfg.Now())):
 		}
 		lastLook = r.cfg.Now()
 		if r.iterate(ctx, name, mine) == stop {
@@ -465,7 +471,7 @@ func (r *Runner) rollout(ctx context.Context, name string, mine *State) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-r.cfg.After(100 * time.Millisecond):
 		}
 	}
 	r.mu.Lock()

@@ -70,9 +70,17 @@ func startWatcher(t *testing.T, dir string, opts WatcherOptions) *watchHarness {
 
 func (h *watchHarness) path(name string) string { return filepath.Join(h.dir, name) }
 
+// write replaces a file atomically, through a hidden temporary file and a
+// rename. An in-place write truncates first, and on a busy machine the
+// watcher can read the empty file in between and serve it: a later
+// conflict then reads as stale, not as a newcomer refused.
 func (h *watchHarness) write(name, content string) {
 	h.t.Helper()
-	writeFile(h.t, h.path(name), content)
+	tmp := filepath.Join(h.dir, ".tmp-"+name)
+	writeFile(h.t, tmp, content)
+	if err := os.Rename(tmp, h.path(name)); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 // waitModel waits for a published model that satisfies ok.

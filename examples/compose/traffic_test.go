@@ -83,9 +83,14 @@ func TestTrafficScriptReports(t *testing.T) {
 	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }()
 
 	line := regexp.MustCompile(`^\[(country: wakanda|no country)\] (\d+) requests in \d+s: v1 (\d+) \(\d+%\), v2 (\d+) \(\d+%\), other (\d+), 5xx (\d+), no answer (\d+)$`)
+	// A report covers one second, so on a busy machine it may hold a
+	// single wakanda request, answered by v1: read until both loops have
+	// reported and some report shows v2, rather than expect every report
+	// to hold both versions.
 	seen := map[string]bool{}
+	sawV2 := false
 	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && len(seen) < 2 {
+	for (len(seen) < 2 || !sawV2) && sc.Scan() {
 		l := sc.Text()
 		if strings.HasPrefix(l, "sending requests") {
 			continue
@@ -100,9 +105,10 @@ func TestTrafficScriptReports(t *testing.T) {
 		}
 		switch m[1] {
 		case "country: wakanda":
-			if v2 == 0 || errs != v2 {
+			if errs != v2 {
 				t.Errorf("wakanda: want v2's injected errors counted as v2 and as 5xx: %q", l)
 			}
+			sawV2 = sawV2 || v2 > 0
 		case "no country":
 			if v2 != 0 || errs != 0 {
 				t.Errorf("no country: all v1, no errors: %q", l)
@@ -110,8 +116,8 @@ func TestTrafficScriptReports(t *testing.T) {
 		}
 		seen[m[1]] = true
 	}
-	if len(seen) < 2 {
-		t.Fatalf("saw reports for %v only", seen)
+	if len(seen) < 2 || !sawV2 {
+		t.Fatalf("saw reports for %v only (v2 seen: %v)", seen, sawV2)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
