@@ -51,6 +51,12 @@ bench-decisions:
 e2e-seeds:
 	SHADOWPLANE_SEEDS=1 $(GO) test -count=1 -run '^TestSeed' -v -timeout 60m ./test/e2e/
 
+## clients: install the Node client of the client matrix (test/e2e/clients_test.go) at the versions
+## its package-lock.json pins; the C-core client is Debian's python3-grpcio (.ci/run installs both).
+.PHONY: clients
+clients:
+	npm ci --prefix test/clients/node --no-audit --no-fund
+
 ## envoy-configs: regenerate envoy-configs/*.yaml from `shadowplane bootstrap`.
 envoy-configs:
 	$(GO) test ./envoy-configs/ -update

@@ -172,9 +172,10 @@ func (r *Registry) reindexLocked(p *Proxy, short string, ts *TypeStatus) {
 		return
 	}
 	old := p.acks[short]
-	// Not yet sent anything: there is nothing to hold, and nothing to
-	// wait for (pendingLocked's rule before the index).
-	if ts.SentNonce == "" {
+	// Not yet sent anything, or subscribed to nothing: there is nothing
+	// to hold, and nothing to wait for (pendingLocked's rule before the
+	// index).
+	if ts.SentNonce == "" || ts.None {
 		if old != nil {
 			old.remove(p)
 			delete(p.acks, short)

@@ -49,7 +49,7 @@ func connectProxy(t *testing.T, r *Registry, id, cluster string) *fakeProxy {
 	if err := r.request(p.id, p.node, resourcev3.RouteType, "", "", "", false); err != nil {
 		t.Fatal(err)
 	}
-	r.subscribed(p.id, resourcev3.RouteType, []string{"http_10000", "http_10001"})
+	r.subscribed(p.id, resourcev3.RouteType, []string{"http_10000", "http_10001"}, false)
 	return p
 }
 
@@ -317,7 +317,7 @@ func TestAckIndexAgreesWithAScan(t *testing.T) {
 		case op == 3:
 			s := live[rng.IntN(len(live))]
 			s.names = subs[rng.IntN(len(subs))]
-			r.subscribed(s.id, resourcev3.RouteType, s.names)
+			r.subscribed(s.id, resourcev3.RouteType, s.names, false)
 		case op <= 6:
 			s := live[rng.IntN(len(live))]
 			snap, err := gen.Snapshot(gen.Key(s.node))
@@ -413,4 +413,33 @@ func scanPending(r *Registry, gen *xds.Generation, app string) (int, error) {
 		pending++
 	}
 	return pending, nil
+}
+
+// A proxy that lets go of every route configuration (an empty list after
+// naming some, as gRPC clients do when an app goes) waits for nothing;
+// read as a wildcard, it held re-adding an app for the whole stage wait.
+func TestWaitRoutesSkipsAProxySubscribedToNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := NewCache(CacheOptions{})
+		r := NewRegistry(c, nil)
+		gen := serve(t, c, twoApps(20, 20))
+		a, b := connectProxy(t, r, "a", "east"), connectProxy(t, r, "b", "east")
+		a.sync(gen)
+		b.sync(gen)
+
+		gen = serve(t, c, twoApps(30, 20))
+		na, _ := a.send(gen), b.send(gen)
+		done := startWait(r, "web")
+		mustBlock(t, done, "neither ACKed")
+		a.ack(gen, na)
+		synctest.Wait()
+		mustBlock(t, done, "b has not ACKed")
+		r.subscribed(b.id, resourcev3.RouteType, []string{}, true)
+		if err := mustReturn(t, done, "b subscribed to nothing"); err != nil {
+			t.Fatal(err)
+		}
+		if ps := r.Proxies(); !slices.ContainsFunc(ps, func(p Proxy) bool { return p.NodeID == "b" && p.Types["RouteConfiguration"].None }) {
+			t.Errorf("/api/v1/proxies does not show b subscribed to no routes: %+v", ps)
+		}
+	})
 }

@@ -140,7 +140,7 @@ func (f *ackFleet) push(gen *xds.Generation) error {
 			continue
 		}
 		if p.route == "" {
-			f.reg.subscribed(p.id, resourcev3.RouteType, names[key])
+			f.reg.subscribed(p.id, resourcev3.RouteType, names[key], false)
 		}
 		f.nonce++
 		nonce := fmt.Sprint(f.nonce)

@@ -65,6 +65,11 @@ type TypeStatus struct {
 	// Names are the resources the proxy subscribes to by name (state of
 	// the world); empty for a wildcard subscription.
 	Names []string `json:"names,omitempty"`
+	// None is set when the proxy subscribes to no resource of the type:
+	// an empty list after a request that named some, which is how gRPC
+	// clients let go of an app's routes and endpoints. Such a proxy is
+	// not waited for on the type.
+	None bool `json:"none,omitempty"`
 }
 
 // Nack is one rejection by a proxy.
@@ -308,11 +313,12 @@ func (p *Proxy) node() *core.Node {
 	return &core.Node{Id: p.NodeID, Cluster: p.Cluster, UserAgentName: p.UserAgent}
 }
 
-// subscribed records the names a state-of-the-world request asks for. The
-// registry keeps names, which the caller must not change: it is usually a
-// list shared by every stream of a group (nameSets).
-func (r *Registry) subscribed(id int64, typeURL string, names []string) {
-	r.updateType(id, typeURL, func(ts *TypeStatus) { ts.Names = names })
+// subscribed records the names a state-of-the-world request asks for, and
+// whether it asks for none at all (TypeStatus.None). The registry keeps
+// names, which the caller must not change: it is usually a list shared by
+// every stream of a group (nameSets).
+func (r *Registry) subscribed(id int64, typeURL string, names []string, none bool) {
+	r.updateType(id, typeURL, func(ts *TypeStatus) { ts.Names, ts.None = names, none })
 }
 
 // subscribedDelta applies a delta request's subscription changes to the

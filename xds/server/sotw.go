@@ -149,6 +149,10 @@ func (s *subscription) update(names []string, sets *nameSets) {
 	}
 }
 
+// none reports whether the subscription names nothing: not a wildcard,
+// and an empty list.
+func (s *subscription) none() bool { return s.names != nil && len(s.names.Names) == 0 }
+
 // recorded is what the registry shows of the subscription: the interned
 // list, or for a wildcard the request's own few names.
 func (s *subscription) recorded(names []string) []string {
@@ -194,7 +198,7 @@ func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
 	}
 	i := typeIndex(typeURL)
 	if i < 0 {
-		s.reg.subscribed(s.id, typeURL, slices.Clone(req.GetResourceNames()))
+		s.reg.subscribed(s.id, typeURL, slices.Clone(req.GetResourceNames()), false)
 		return nil // a type shadowplane does not serve: never answered
 	}
 	t := &s.types[i]
@@ -232,7 +236,7 @@ func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
 	sub := &s.subs[i]
 	if !sub.same(req.GetResourceNames()) {
 		sub.update(req.GetResourceNames(), s.cache.names)
-		s.reg.subscribed(s.id, typeURL, sub.recorded(req.GetResourceNames()))
+		s.reg.subscribed(s.id, typeURL, sub.recorded(req.GetResourceNames()), sub.none())
 	}
 	w := &watch{stream: s, node: req.Node, typeURL: typeURL, version: req.GetVersionInfo(), nack: detail != nil, names: sub.names, sent: sent}
 	cancel, wr := s.cache.openSotw(w)

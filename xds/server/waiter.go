@@ -143,7 +143,7 @@ func (r *Registry) scanLocked(w *waiter, gen *xds.Generation, watch func(xds.Gro
 		}
 		for _, t := range types {
 			ts, ok := p.Types[shortType(t)]
-			if !ok || ts.SentNonce == "" {
+			if !ok || ts.SentNonce == "" || ts.None {
 				continue
 			}
 			snap, err := gen.Snapshot(key)
