@@ -53,6 +53,10 @@ func NewLastGoodDir(dir string) (*LastGoodDir, error) {
 
 const lastGoodSuffix = ".lastgood.json"
 
+// maxSavedSize bounds a saved file when it is read back: the JSON of a
+// policy file of MaxFileSize bytes (base64, a third larger) and its path.
+const maxSavedSize = 2 * MaxFileSize
+
 type savedFile struct {
 	Path string `json:"path"`
 	Saved
@@ -77,8 +81,11 @@ func (d *LastGoodDir) Load() (map[string]Saved, error) {
 			continue
 		}
 		p := filepath.Join(d.dir, e.Name())
-		b, err := os.ReadFile(p)
+		b, err := readRegular(p, maxSavedSize, "saved policy file")
 		if err != nil {
+			if msg, ok := isRefused(err); ok {
+				err = fmt.Errorf("%s: %s", p, msg)
+			}
 			errs = append(errs, err)
 			continue
 		}

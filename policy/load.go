@@ -4,17 +4,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 )
-
-// maxFileSize bounds a policy file; anything larger is a mistake (a log
-// written to the wrong place), not policy.
-const maxFileSize = 4 << 20
 
 // FileStatus is the state of one policy file, for the admin API and the
 // validate command.
@@ -48,7 +43,9 @@ type FileStatus struct {
 //
 // Policy files are the *.yaml and *.yml files directly in dir. Hidden files
 // (".name", which covers editor swap and lock files) and subdirectories are
-// not read.
+// not read. Each file is read with ReadFile: one that is not a regular
+// file (a FIFO, a device), or is over MaxFileSize, is a problem of that
+// file, and nothing can make the load block.
 func LoadDir(dir string) (*Model, []FileStatus, error) {
 	s := newDirState(dir, 0)
 	if _, err := s.reload(time.Now()); err != nil {
@@ -114,31 +111,6 @@ func listPolicyFiles(dir string) ([]string, error) {
 		paths = append(paths, path)
 	}
 	return paths, nil
-}
-
-// readPolicyFile reads a regular file of at most maxFileSize bytes. It
-// does not open anything else: reading a FIFO would block the reload.
-func readPolicyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("larger than %d MiB", maxFileSize>>20)
-	}
-	return data, nil
 }
 
 // dirState is what is known of a policy directory: the last content read
@@ -211,7 +183,7 @@ func (s *dirState) reload(now time.Time) (reloadResult, error) {
 			st = &fileState{}
 			s.files[path] = st
 		}
-		data, rerr := readPolicyFile(path)
+		data, rerr := ReadFile(path)
 		if rerr == nil && len(data) == 0 && s.settling(st, now, &res) {
 			continue
 		}
@@ -226,7 +198,8 @@ func (s *dirState) reload(now time.Time) (reloadResult, error) {
 		st.hash, st.readAt = h, now
 		changed[path] = true
 		if rerr != nil {
-			st.current, st.problems = nil, []Problem{{File: path, Message: "cannot read file: " + unwrapPathError(rerr)}}
+			// Not served: the last good version, if any, stays.
+			st.current, st.data, st.problems = nil, nil, []Problem{{File: path, Message: readProblem(rerr)}}
 			continue
 		}
 		f, problems := ParseFile(path, data)
@@ -409,6 +382,14 @@ func (s *dirState) status() []FileStatus {
 		statuses = append(statuses, fs)
 	}
 	return statuses
+}
+
+// readProblem is the problem of a file that ReadFile did not read.
+func readProblem(err error) string {
+	if msg, ok := isRefused(err); ok {
+		return msg
+	}
+	return "cannot read file: " + unwrapPathError(err)
 }
 
 // unwrapPathError drops the path from an *os.PathError, which the

@@ -49,8 +49,9 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // validatePaths loads each path: a directory as serve loads it, a file on
-// its own; then checks all the files together, since apps in different
-// files must not collide either.
+// its own (read the same way, so a FIFO, a device or a file over the size
+// limit is a problem, not a hang); then checks all the files together,
+// since apps in different files must not collide either.
 func validatePaths(paths []string) (problems, warnings []string, apps, files int) {
 	var all []policy.File
 	for _, path := range paths {
@@ -77,7 +78,8 @@ func validatePaths(paths []string) (problems, warnings []string, apps, files int
 			apps += len(model.Apps)
 			continue
 		}
-		data, err := os.ReadFile(path)
+		// As serve reads it: a regular file within policy.MaxFileSize.
+		data, err := policy.ReadFile(path)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", path, unwrapPath(err)))
 			continue
