@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sync"
@@ -66,7 +67,10 @@ type Runner struct {
 	model   *policy.Model
 	states  map[string]*State
 	cancels map[string]context.CancelFunc
-	wg      sync.WaitGroup
+	// loaded are the states read at start not yet checked against a
+	// policy that has their experiment (see checkLoadedLocked).
+	loaded map[string]bool
+	wg     sync.WaitGroup
 	// publishMu orders publications, so that a slower one never
 	// overwrites a newer model.
 	publishMu sync.Mutex
@@ -87,18 +91,72 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.OnChange == nil {
 		cfg.OnChange = func(*State) {}
 	}
-	states, err := cfg.Store.LoadAll()
+	states, invalid, err := cfg.Store.LoadAll()
 	if err != nil {
 		return nil, fmt.Errorf("loading experiment state: %w", err)
 	}
-	return &Runner{cfg: cfg, states: states, cancels: map[string]context.CancelFunc{}, model: &policy.Model{}}, nil
+	// A state that cannot be its experiment's holds the experiment: it is
+	// neither served nor silently replaced by a new start.
+	for name, err := range invalid {
+		cfg.Log.Error("experiment state invalid: the experiment is held, its route follows the policy, and the file is left as it is", "experiment", name, "error", err)
+		states[name] = held(name, err, cfg.Now())
+	}
+	loaded := make(map[string]bool, len(states))
+	for name := range states {
+		loaded[name] = true
+	}
+	return &Runner{cfg: cfg, states: states, loaded: loaded, cancels: map[string]context.CancelFunc{}, model: &policy.Model{}}, nil
 }
 
-// Effective is the model to serve for m under the current states.
+// Effective is the model to serve for m under the current states. States
+// read at start are served only once checked against m: one whose
+// experiment m has made a new one (SetModel restarts it) is not.
 func (r *Runner) Effective(m *policy.Model) *policy.Model {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return Effective(m, r.states)
+	r.checkLoadedLocked(m)
+	states := r.states
+	if len(r.loaded) > 0 {
+		states = maps.Clone(r.states)
+		for name := range r.loaded {
+			delete(states, name)
+		}
+	}
+	return Effective(m, states)
+}
+
+// checkLoadedLocked checks the states read at start against m, each once m
+// has its experiment and route: a state naming a variant the app does not
+// have is held, as one invalid on its own is (NewRunner). A held state
+// takes the experiment's spec, so that only an edit making it a new
+// experiment restarts it. A state whose experiment m has made a new one
+// is left to SetModel, which restarts it.
+func (r *Runner) checkLoadedLocked(m *policy.Model) {
+	for name := range r.loaded {
+		i := slices.IndexFunc(m.Experiments, func(e policy.Experiment) bool { return e.Name == name })
+		if i < 0 {
+			continue
+		}
+		e, st := &m.Experiments[i], r.states[name]
+		switch {
+		case st.invalid != "":
+			st.Spec = *e
+		case !sameIdentity(&st.Spec, e) || findRoute(m, e) == nil:
+			continue
+		default:
+			if err := st.checkModel(m, e); err != nil {
+				err = fmt.Errorf("%s: %w", r.cfg.Store.path(name), err)
+				r.cfg.Log.Error("experiment state invalid: the experiment is held, its route follows the policy, and the file is left as it is", "experiment", name, "error", err)
+				st = held(name, err, r.cfg.Now())
+				st.Spec = *e
+				r.states[name] = st
+			}
+		}
+		delete(r.loaded, name)
+		if st.invalid != "" {
+			r.notifyLocked(st)
+		}
+	}
 }
 
 // Start lets SetModel start experiments, under ctx; Wait returns once
@@ -119,13 +177,28 @@ func (r *Runner) Wait() { r.wg.Wait() }
 func (r *Runner) SetModel(ctx context.Context, m *policy.Model) error {
 	r.mu.Lock()
 	r.model = m
+	r.checkLoadedLocked(m)
 	keep := map[string]bool{}
 	for i := range m.Experiments {
 		e := m.Experiments[i]
 		keep[e.Name] = true
 		st := r.states[e.Name]
+		if st != nil && st.invalid != "" && !r.cfg.Store.exists(e.Name) {
+			r.cfg.Log.Info("invalid experiment state removed: starting the experiment afresh", "experiment", e.Name)
+			st = nil
+		}
+		var anew string // why a saved state is not resumed
 		if st != nil && !sameIdentity(&st.Spec, &e) {
-			r.cfg.Log.Info("experiment edited: restarting it", "experiment", e.Name)
+			if r.loaded[e.Name] {
+				// Edited while the control plane was stopped: a new
+				// experiment, as when edited while it runs, but said
+				// where it is seen.
+				anew = fmt.Sprintf("%s was saved for %s, the policy now says %s: a new experiment",
+					r.cfg.Store.path(e.Name), identity(&st.Spec), identity(&e))
+				r.cfg.Log.Warn("experiment edited while stopped: restarting it", "experiment", e.Name, "why", anew)
+			} else {
+				r.cfg.Log.Info("experiment edited: restarting it", "experiment", e.Name)
+			}
 			r.stopLocked(e.Name)
 			st = nil
 		}
@@ -134,12 +207,16 @@ func (r *Runner) SetModel(ctx context.Context, m *policy.Model) error {
 			if st == nil {
 				continue
 			}
+			if anew != "" {
+				st.Reason = anew + "; " + st.Reason
+			}
 			r.states[e.Name] = st
+			delete(r.loaded, e.Name)
 			if err := r.cfg.Store.Save(st); err != nil {
 				r.cfg.Log.Error("saving experiment state", "experiment", e.Name, "error", err)
 			}
 		}
-		if st.Stage == Paused && !reflect.DeepEqual(st.Spec, e) {
+		if st.Stage == Paused && st.invalid == "" && !reflect.DeepEqual(st.Spec, e) {
 			// Editing a paused experiment is how a person resumes it, for
 			// now: it looks again, with a fresh step window, keeping its
 			// evidence and its step.
@@ -165,8 +242,12 @@ func (r *Runner) SetModel(ctx context.Context, m *policy.Model) error {
 		if !keep[name] {
 			r.cfg.Log.Info("experiment removed from the policy: its route follows the policy again", "experiment", name)
 			r.stopLocked(name)
+			invalid := r.states[name].invalid != ""
 			delete(r.states, name)
-			if err := r.cfg.Store.Delete(name); err != nil {
+			delete(r.loaded, name)
+			if invalid {
+				r.cfg.Log.Warn("the experiment's invalid state file is left as it is", "experiment", name, "file", r.cfg.Store.path(name))
+			} else if err := r.cfg.Store.Delete(name); err != nil {
 				r.cfg.Log.Error("deleting experiment state", "experiment", name, "error", err)
 			}
 		}
@@ -195,6 +276,15 @@ func judgingEdit(a, b *policy.Experiment) string {
 func sameIdentity(a, b *policy.Experiment) bool {
 	return a.App == b.App && a.Route == b.Route && a.Testing == b.Testing &&
 		a.Deployment == b.Deployment && a.Baseline == b.Baseline && slices.Equal(a.Candidates, b.Candidates)
+}
+
+// identity is what sameIdentity compares, in words.
+func identity(e *policy.Experiment) string {
+	s := fmt.Sprintf("app %q route %q, %s %s, ", e.App, e.Route, e.Testing, e.Deployment)
+	if e.Baseline != "" {
+		s += fmt.Sprintf("baseline %q, ", e.Baseline)
+	}
+	return s + fmt.Sprintf("candidates %q", e.Candidates)
 }
 
 func (r *Runner) newState(m *policy.Model, e *policy.Experiment) *State {

@@ -109,6 +109,12 @@ type State struct {
 	StartedAt   time.Time `json:"startedAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`
 	History     []Record  `json:"history"`
+
+	// invalid says why the state saved for this experiment could not be
+	// used, when it could not: the experiment is held (Paused, with no
+	// route of its own, so the policy's is served) and this state is never
+	// saved over the file.
+	invalid string
 }
 
 // Record is one look: what was measured, judged and decided.

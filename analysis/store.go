@@ -40,34 +40,50 @@ func (s *Store) Save(st *State) error {
 	return atomicfile.Write(s.path(st.Experiment), b, 0o640)
 }
 
-// LoadAll reads every saved state. A file that cannot be read or parsed
-// is an error naming it: a state that silently vanished would restart its
-// experiment from the policy's weights, which is the jump a restart must
-// not cause.
-func (s *Store) LoadAll() (map[string]*State, error) {
+// LoadAll reads every saved state, keyed by its file's name. A file that
+// cannot be read or parsed is an error naming it: a state that silently
+// vanished would restart its experiment from the policy's weights, which
+// is the jump a restart must not cause. A file that parses but cannot be
+// its experiment's state (an empty object, another experiment's state
+// copied under this name, weights that do not sum to 100) is in invalid,
+// under the same key, with an error naming the file: its experiment is
+// held, and the file left as it is.
+func (s *Store) LoadAll() (states map[string]*State, invalid map[string]error, err error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := map[string]*State{}
+	states, invalid = map[string]*State{}, map[string]error{}
 	var errs []error
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), stateSuffix) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
+		name, path := strings.TrimSuffix(e.Name(), stateSuffix), filepath.Join(s.dir, e.Name())
+		b, err := os.ReadFile(path)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		var st State
 		if err := json.Unmarshal(b, &st); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", filepath.Join(s.dir, e.Name()), err))
+			errs = append(errs, fmt.Errorf("%s: %w", path, err))
 			continue
 		}
-		out[st.Experiment] = &st
+		if err := st.checkFile(name); err != nil {
+			invalid[name] = fmt.Errorf("%s: %w", path, err)
+			continue
+		}
+		states[name] = &st
 	}
-	return out, errors.Join(errs...)
+	return states, invalid, errors.Join(errs...)
+}
+
+// exists reports whether a state file is saved for the experiment name (or
+// cannot be told not to be).
+func (s *Store) exists(name string) bool {
+	_, err := os.Lstat(s.path(name))
+	return !errors.Is(err, os.ErrNotExist)
 }
 
 // Delete removes a state, when its experiment leaves the policy.
