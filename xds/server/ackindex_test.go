@@ -127,27 +127,38 @@ func mustReturn(t *testing.T, done chan error, what string) error {
 	}
 }
 
-func TestWaitRoutesDisconnectMidWait(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c := NewCache(CacheOptions{})
-		r := NewRegistry(c, nil)
-		gen := serve(t, c, twoApps(20, 20))
-		a, b := connectProxy(t, r, "a", "east"), connectProxy(t, r, "b", "east")
-		a.sync(gen)
-		b.sync(gen)
+// A proxy that stops needing the routes mid-wait is no longer waited for:
+// it disconnects, or lets go of every route configuration (an empty list
+// after naming some, as gRPC clients do when an app goes; read as a
+// wildcard, it held re-adding an app for the whole stage wait).
+func TestWaitRoutesProxyGoneMidWait(t *testing.T) {
+	for name, leave := range map[string]func(r *Registry, id int64){
+		"disconnected":          func(r *Registry, id int64) { r.close(id) },
+		"subscribed to nothing": func(r *Registry, id int64) { r.subscribed(id, resourcev3.RouteType, []string{}, true) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := NewCache(CacheOptions{})
+				r := NewRegistry(c, nil)
+				gen := serve(t, c, twoApps(20, 20))
+				a, b := connectProxy(t, r, "a", "east"), connectProxy(t, r, "b", "east")
+				a.sync(gen)
+				b.sync(gen)
 
-		gen = serve(t, c, twoApps(30, 20))
-		na, _ := a.send(gen), b.send(gen)
-		done := startWait(r, "web")
-		mustBlock(t, done, "neither ACKed")
-		a.ack(gen, na)
-		synctest.Wait()
-		mustBlock(t, done, "b has not ACKed")
-		r.close(b.id)
-		if err := mustReturn(t, done, "b disconnected"); err != nil {
-			t.Fatal(err)
-		}
-	})
+				gen = serve(t, c, twoApps(30, 20))
+				na, _ := a.send(gen), b.send(gen)
+				done := startWait(r, "web")
+				mustBlock(t, done, "neither ACKed")
+				a.ack(gen, na)
+				synctest.Wait()
+				mustBlock(t, done, "b has not ACKed")
+				leave(r, b.id)
+				if err := mustReturn(t, done, "b "+name); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
 }
 
 func TestWaitRoutesNackMidWait(t *testing.T) {
@@ -413,33 +424,4 @@ func scanPending(r *Registry, gen *xds.Generation, app string) (int, error) {
 		pending++
 	}
 	return pending, nil
-}
-
-// A proxy that lets go of every route configuration (an empty list after
-// naming some, as gRPC clients do when an app goes) waits for nothing;
-// read as a wildcard, it held re-adding an app for the whole stage wait.
-func TestWaitRoutesSkipsAProxySubscribedToNothing(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c := NewCache(CacheOptions{})
-		r := NewRegistry(c, nil)
-		gen := serve(t, c, twoApps(20, 20))
-		a, b := connectProxy(t, r, "a", "east"), connectProxy(t, r, "b", "east")
-		a.sync(gen)
-		b.sync(gen)
-
-		gen = serve(t, c, twoApps(30, 20))
-		na, _ := a.send(gen), b.send(gen)
-		done := startWait(r, "web")
-		mustBlock(t, done, "neither ACKed")
-		a.ack(gen, na)
-		synctest.Wait()
-		mustBlock(t, done, "b has not ACKed")
-		r.subscribed(b.id, resourcev3.RouteType, []string{}, true)
-		if err := mustReturn(t, done, "b subscribed to nothing"); err != nil {
-			t.Fatal(err)
-		}
-		if ps := r.Proxies(); !slices.ContainsFunc(ps, func(p Proxy) bool { return p.NodeID == "b" && p.Types["RouteConfiguration"].None }) {
-			t.Errorf("/api/v1/proxies does not show b subscribed to no routes: %+v", ps)
-		}
-	})
 }
