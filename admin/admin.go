@@ -19,7 +19,7 @@ import (
 
 	"github.com/shadowplane/shadowplane/admin/ui"
 	"github.com/shadowplane/shadowplane/analysis"
-	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/policy/files"
 	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
 )
@@ -40,8 +40,8 @@ type Snapshots interface {
 
 // Policies is the state of the policy files.
 type Policies interface {
-	Status() []policy.FileStatus
-	Stats() policy.WatcherStats
+	Status() []files.FileStatus
+	Stats() files.WatcherStats
 }
 
 // Experiments is the state of every experiment.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/policy/files"
 	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
 )
@@ -27,7 +27,7 @@ func newTestAPI(t *testing.T) (*httptest.Server, *atomic.Bool) {
 	}
 	os.WriteFile(filepath.Join(dir, "app.yaml"), data, 0o644)
 	os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte("kind: App\nname: x\nbogus: 1\n"), 0o644)
-	w, err := policy.NewWatcher(dir, policy.WatcherOptions{})
+	w, err := files.NewWatcher(dir, files.WatcherOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,12 +74,12 @@ func TestPoliciesShowProblemsWithLines(t *testing.T) {
 	srv, _ := newTestAPI(t)
 	code, body := get(t, srv, "/api/v1/policies")
 	var st struct {
-		Files []policy.FileStatus
+		Files []files.FileStatus
 	}
 	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 200 {
 		t.Fatalf("/api/v1/policies = %d %v: %s", code, err, body)
 	}
-	var broken *policy.FileStatus
+	var broken *files.FileStatus
 	for i := range st.Files {
 		if strings.HasSuffix(st.Files[i].Path, "broken.yaml") {
 			broken = &st.Files[i]

@@ -15,8 +15,9 @@ import (
 // a rejected file, and only rejected files are named.
 //
 // Earlier files win, so a caller chooses who keeps a contested name by
-// the order: the Watcher puts the files it already serves first, so that
-// the file that introduced a conflict is the one rejected.
+// the order: the directory source (policy/files) puts the files it
+// already serves first, so that the file that introduced a conflict is
+// the one rejected.
 func Assemble(files []File) (*Model, []Problem) {
 	var accepted claims
 	var problems []Problem

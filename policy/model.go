@@ -1,10 +1,3 @@
-// Package policy holds shadowplane's routing model: apps, their variants and
-// their ordered routes, as written by users in YAML policy files.
-//
-// The model knows nothing of Envoy or xDS. It is decoded strictly, given its
-// defaults in one place (Defaults), and validated in its own step (Validate),
-// so that every consumer — the xDS translator, the analysis loop, the CLI —
-// sees the same plain, checked values.
 package policy
 
 import "time"

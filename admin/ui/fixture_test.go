@@ -16,6 +16,7 @@ import (
 	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/analysis/stats"
 	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/policy/files"
 	"github.com/shadowplane/shadowplane/xds/server"
 )
 
@@ -73,7 +74,7 @@ const brokenPolicy = "kind: App\nname: broken\nbogus: 1\n"
 
 // writePolicies writes the policy files into a new directory and loads
 // them with a real watcher.
-func writePolicies(t *testing.T) *policy.Watcher {
+func writePolicies(t *testing.T) *files.Watcher {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range map[string]string{"shop.yaml": shopPolicy, "broken.yaml": brokenPolicy} {
@@ -81,7 +82,7 @@ func writePolicies(t *testing.T) *policy.Watcher {
 			t.Fatal(err)
 		}
 	}
-	w, err := policy.NewWatcher(dir, policy.WatcherOptions{})
+	w, err := files.NewWatcher(dir, files.WatcherOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/policy/files"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -150,11 +151,11 @@ func TestBadMetricFileLeavesOthersDefined(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m, statuses, err := policy.LoadDir(dir)
+	m, statuses, err := files.LoadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := policy.Problems(statuses)
+	ps := files.Problems(statuses)
 	if len(ps) != 1 || ps[0].File != filepath.Join(dir, "bad.yaml") || ps[0].Line != 5 {
 		t.Errorf("problems:\n%v\nwant one, at bad.yaml:5", policy.JoinProblems(ps))
 	}

@@ -10,7 +10,7 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/shadowplane/shadowplane/internal/yamlconv"
-	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/policy/files"
 	"github.com/shadowplane/shadowplane/xds"
 )
 
@@ -30,15 +30,15 @@ func runRender(_ context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "usage: shadowplane render --policies DIR [--node ID [--cluster NAME] [--kind envoy|grpc]] [-o yaml|json]")
 		return errUsage
 	}
-	model, statuses, err := policy.LoadDir(*dir)
+	model, statuses, err := files.LoadDir(*dir)
 	if err != nil {
 		return err
 	}
-	problems := policy.Problems(statuses)
+	problems := files.Problems(statuses)
 	for _, p := range problems {
 		fmt.Fprintln(stderr, p)
 	}
-	for _, w := range policy.Warnings(statuses) {
+	for _, w := range files.Warnings(statuses) {
 		fmt.Fprintln(stderr, w)
 	}
 

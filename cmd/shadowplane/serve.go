@@ -19,6 +19,7 @@ import (
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/policy/files"
 	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
 )
@@ -112,17 +113,17 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 		}
 		log.Info("policy served", "apps", len(m.Apps), "experiments", len(m.Experiments))
 	}
-	lastGood, err := policy.NewLastGoodDir(filepath.Join(cfg.stateDir, "policies"))
+	lastGood, err := files.NewLastGoodDir(filepath.Join(cfg.stateDir, "policies"))
 	if err != nil {
 		return err
 	}
-	watcher, err := policy.NewWatcher(cfg.policies, policy.WatcherOptions{Publish: onModel, Logger: newSlog(log.Named("policy")), LastGood: lastGood})
+	watcher, err := files.NewWatcher(cfg.policies, files.WatcherOptions{Publish: onModel, Logger: newSlog(log.Named("policy")), LastGood: lastGood})
 	if err != nil {
 		return err
 	}
 	registerPolicyMetrics(reg, watcher)
 	reg.MustRegister(admin.NewExperimentCollector(runner))
-	for _, p := range policy.Problems(watcher.Status()) {
+	for _, p := range files.Problems(watcher.Status()) {
 		log.Warn("policy file rejected", "problem", p.Error())
 	}
 	// The first snapshot already carries the saved experiment steps, so a
@@ -198,7 +199,7 @@ func isLoopback(addr string) bool {
 }
 
 // registerPolicyMetrics exports the watcher's counters.
-func registerPolicyMetrics(reg prometheus.Registerer, w *policy.Watcher) {
+func registerPolicyMetrics(reg prometheus.Registerer, w *files.Watcher) {
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "shadowplane_policy_reloads_total",

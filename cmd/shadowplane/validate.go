@@ -10,6 +10,7 @@ import (
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/policy/files"
 )
 
 // runValidate checks policy files and directories the way serve would load
@@ -29,7 +30,7 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		fs.Usage()
 		return errUsage
 	}
-	problems, warnings, apps, files := validatePaths(fs.Args())
+	problems, warnings, apps, nFiles := validatePaths(fs.Args())
 	for _, p := range problems {
 		fmt.Fprintln(stdout, p)
 	}
@@ -40,7 +41,7 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stderr, "%d problem(s)\n", len(problems))
 		return exitError{code: 1}
 	}
-	fmt.Fprintf(stdout, "ok: %d app(s) in %d file(s)", apps, files)
+	fmt.Fprintf(stdout, "ok: %d app(s) in %d file(s)", apps, nFiles)
 	if len(warnings) > 0 {
 		fmt.Fprintf(stdout, ", %d warning(s)", len(warnings))
 	}
@@ -52,7 +53,7 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 // its own (read the same way, so a FIFO, a device or a file over the size
 // limit is a problem, not a hang); then checks all the files together,
 // since apps in different files must not collide either.
-func validatePaths(paths []string) (problems, warnings []string, apps, files int) {
+func validatePaths(paths []string) (problems, warnings []string, apps, nFiles int) {
 	var all []policy.File
 	for _, path := range paths {
 		info, err := os.Stat(path)
@@ -61,25 +62,25 @@ func validatePaths(paths []string) (problems, warnings []string, apps, files int
 			continue
 		}
 		if info.IsDir() {
-			model, statuses, err := policy.LoadDir(path)
+			model, statuses, err := files.LoadDir(path)
 			if err != nil {
 				problems = append(problems, err.Error())
 				continue
 			}
-			for _, p := range policy.Problems(statuses) {
+			for _, p := range files.Problems(statuses) {
 				problems = append(problems, p.Error())
 			}
-			for _, w := range policy.Warnings(statuses) {
+			for _, w := range files.Warnings(statuses) {
 				warnings = append(warnings, w.Error())
 			}
 			ps, ws := experimentProblems(model)
 			problems, warnings = append(problems, ps...), append(warnings, ws...)
-			files += len(statuses)
+			nFiles += len(statuses)
 			apps += len(model.Apps)
 			continue
 		}
-		// As serve reads it: a regular file within policy.MaxFileSize.
-		data, err := policy.ReadFile(path)
+		// As serve reads it: a regular file within files.MaxFileSize.
+		data, err := files.ReadFile(path)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", path, unwrapPath(err)))
 			continue
@@ -88,10 +89,10 @@ func validatePaths(paths []string) (problems, warnings []string, apps, files int
 		for _, p := range ps {
 			problems = append(problems, p.Error())
 		}
-		files++
+		nFiles++
 		if len(ps) == 0 {
 			all = append(all, f)
-			for _, w := range policy.Warnings([]policy.FileStatus{{Warnings: f.Warnings()}}) {
+			for _, w := range files.Warnings([]files.FileStatus{{Warnings: f.Warnings()}}) {
 				warnings = append(warnings, w.Error())
 			}
 		}
@@ -105,7 +106,7 @@ func validatePaths(paths []string) (problems, warnings []string, apps, files int
 		problems, warnings = append(problems, eps...), append(warnings, ews...)
 		apps += len(model.Apps)
 	}
-	return problems, warnings, apps, files
+	return problems, warnings, apps, nFiles
 }
 
 // unwrapPath drops the operation and path that os errors repeat.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/policy/files"
 )
 
 // hangTimeout is for the hang detector: validate of a FIFO used to block
@@ -56,7 +56,7 @@ func writeTestFile(t *testing.T, path, content string) {
 }
 
 // validate refuses what serve refuses — FIFOs, devices, files over
-// policy.MaxFileSize — in a directory or named alone, at once, with
+// files.MaxFileSize — in a directory or named alone, at once, with
 // serve's message and exit status 1; a link to a regular file is fine.
 func TestValidateRefusesWhatIsNotASmallRegularFile(t *testing.T) {
 	if fi, err := os.Stat("/dev/zero"); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
@@ -80,7 +80,7 @@ func TestValidateRefusesWhatIsNotASmallRegularFile(t *testing.T) {
 	}
 	// Valid but for its size: one byte over the limit.
 	big := testApp("big")
-	big += strings.Repeat("#", policy.MaxFileSize+1-len(big))
+	big += strings.Repeat("#", files.MaxFileSize+1-len(big))
 	writeTestFile(t, at("big.yaml"), big)
 
 	bad := map[string]string{

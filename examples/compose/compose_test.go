@@ -18,6 +18,7 @@ import (
 
 	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/policy/files"
 	"github.com/shadowplane/shadowplane/xds/bootstrap"
 )
 
@@ -424,11 +425,11 @@ func TestPolicies(t *testing.T) {
 			if want, _ := filepath.Abs(sc.policies); dir != want {
 				t.Errorf("profile %s serves %s, want %s", sc.profile, dir, want)
 			}
-			model, statuses, err := policy.LoadDir(dir)
+			model, statuses, err := files.LoadDir(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, pr := range policy.Problems(statuses) {
+			for _, pr := range files.Problems(statuses) {
 				t.Errorf("%s", pr)
 			}
 			if len(model.Apps) != 1 || len(model.Experiments) != 1 {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/policy/files"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
 	"github.com/shadowplane/shadowplane/test/serveproc"
 )
@@ -59,9 +59,9 @@ func (r *restartable) stop() {
 	r.proc.Wait()
 }
 
-func (cp *controlPlane) policyFiles(t *testing.T) []policy.FileStatus {
+func (cp *controlPlane) policyFiles(t *testing.T) []files.FileStatus {
 	t.Helper()
-	var body struct{ Files []policy.FileStatus }
+	var body struct{ Files []files.FileStatus }
 	cp.get(t, "/api/v1/policies", &body)
 	return body.Files
 }

@@ -1,4 +1,4 @@
-package policy
+package files
 
 import (
 	"os"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shadowplane/shadowplane/policy"
 )
 
 func writeFile(t *testing.T, path, content string) {
@@ -89,7 +91,7 @@ func TestLoadDirBadFileAndConflict(t *testing.T) {
 		filepath.Join(dir, "c.yaml") + `:3: port: want a whole number, got "x"`,
 	}
 	if len(problems) != len(want) {
-		t.Fatalf("problems:\n%v", JoinProblems(problems))
+		t.Fatalf("problems:\n%v", policy.JoinProblems(problems))
 	}
 	for i := range want {
 		if problems[i].Error() != want[i] {

@@ -1,4 +1,4 @@
-package policy
+package files
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/shadowplane/shadowplane/policy"
 )
 
 // Watcher defaults. The holdoff lets an editor finish a save (several
@@ -39,7 +41,7 @@ type WatcherOptions struct {
 	Rescan time.Duration
 	// Publish receives each new Model; see Run for when. Nil publishes
 	// nothing (Model still reports the latest).
-	Publish func(*Model)
+	Publish func(*policy.Model)
 	// Logger logs reloads and rejected files; nil logs nothing.
 	Logger *slog.Logger
 	// LastGood, if set, keeps each file's last good content across
@@ -66,8 +68,8 @@ type WatcherStats struct {
 	DirError string `json:"dirError,omitempty"`
 }
 
-// Watcher keeps a Model of a policy directory up to date. It keeps the
-// last good version of every file: a file that fails to decode or
+// Watcher keeps a policy.Model of a policy directory up to date. It keeps
+// the last good version of every file: a file that fails to decode or
 // validate, or whose apps conflict with another file's, is reported in
 // Status while its last good apps stay in the model; a deleted file
 // withdraws its apps.
@@ -125,7 +127,7 @@ func NewWatcher(dir string, opts WatcherOptions) (*Watcher, error) {
 
 // Model returns the latest model. It is never nil and must not be
 // modified.
-func (w *Watcher) Model() *Model {
+func (w *Watcher) Model() *policy.Model {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.state.model
@@ -165,7 +167,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	defer fsw.Close()
 	watching := w.watch(fsw)
 
-	var published *Model
+	var published *policy.Model
 	publish := func() {
 		m := w.Model()
 		if published != nil && reflect.DeepEqual(m, published) {
@@ -299,7 +301,7 @@ func (w *Watcher) reload() (reloadResult, error) {
 		return res, err
 	}
 	for _, s := range rejected {
-		w.log.Error("policy file rejected", "file", s.Path, "serving_last_good", s.Stale, "problems", JoinProblems(s.Problems).Error())
+		w.log.Error("policy file rejected", "file", s.Path, "serving_last_good", s.Stale, "problems", policy.JoinProblems(s.Problems).Error())
 	}
 	if res.rebuilt {
 		w.log.Info("policy reloaded", "dir", w.dir, "apps", apps, "rejected_files", len(rejected), "duration", time.Since(start))

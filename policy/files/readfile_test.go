@@ -1,6 +1,6 @@
 //go:build unix
 
-package policy
+package files
 
 import (
 	"os"
@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shadowplane/shadowplane/policy"
 )
 
 // hangTimeout is for the hang detector: opening or reading a FIFO blocks
@@ -178,7 +180,7 @@ func TestLoadDirRefusesWhatIsNotASmallRegularFile(t *testing.T) {
 	// Valid but for its size.
 	writeFile(t, at("big.yaml"), padded(appYAML("big", "big.example.com", 10000), bigSize))
 
-	var m *Model
+	var m *policy.Model
 	var statuses []FileStatus
 	var err error
 	noHang(t, "LoadDir", func() { m, statuses, err = LoadDir(dir) })

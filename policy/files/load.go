@@ -1,4 +1,4 @@
-package policy
+package files
 
 import (
 	"crypto/sha256"
@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/shadowplane/shadowplane/policy"
 )
 
 // FileStatus is the state of one policy file, for the admin API and the
@@ -24,9 +26,9 @@ type FileStatus struct {
 	// restart (see LastGood): the file has not been good since.
 	Restored bool `json:"restored,omitempty"`
 	// Problems are those of the current content; empty when OK.
-	Problems []Problem `json:"problems,omitempty"`
-	// Warnings are those of the served version (File.Warnings).
-	Warnings []Problem `json:"warnings,omitempty"`
+	Problems []policy.Problem `json:"problems,omitempty"`
+	// Warnings are those of the served version (policy.File.Warnings).
+	Warnings []policy.Problem `json:"warnings,omitempty"`
 	// LoadedAt is when the served version was read; zero if none is.
 	LoadedAt time.Time `json:"loadedAt,omitzero"`
 	// Apps are the names of the apps served from the file.
@@ -46,7 +48,7 @@ type FileStatus struct {
 // not read. Each file is read with ReadFile: one that is not a regular
 // file (a FIFO, a device), or is over MaxFileSize, is a problem of that
 // file, and nothing can make the load block.
-func LoadDir(dir string) (*Model, []FileStatus, error) {
+func LoadDir(dir string) (*policy.Model, []FileStatus, error) {
 	s := newDirState(dir, 0)
 	if _, err := s.reload(time.Now()); err != nil {
 		return nil, nil, err
@@ -55,8 +57,8 @@ func LoadDir(dir string) (*Model, []FileStatus, error) {
 }
 
 // Problems gathers the problems of every file.
-func Problems(statuses []FileStatus) []Problem {
-	var ps []Problem
+func Problems(statuses []FileStatus) []policy.Problem {
+	var ps []policy.Problem
 	for _, s := range statuses {
 		ps = append(ps, s.Problems...)
 	}
@@ -65,8 +67,8 @@ func Problems(statuses []FileStatus) []Problem {
 
 // Warnings returns the warnings of every file's served version, marked
 // "warning: " so that they read apart from problems when printed.
-func Warnings(statuses []FileStatus) []Problem {
-	var ws []Problem
+func Warnings(statuses []FileStatus) []policy.Problem {
+	var ws []policy.Problem
 	for _, s := range statuses {
 		for _, w := range s.Warnings {
 			w.Message = "warning: " + w.Message
@@ -123,7 +125,7 @@ type dirState struct {
 	// (truncate then write, or rename away then create). 0 disables it.
 	settle time.Duration
 	files  map[string]*fileState
-	model  *Model
+	model  *policy.Model
 	// lastGood, if set, keeps served contents across restarts; restore
 	// holds what it had at start until the first reload has used it.
 	lastGood LastGood
@@ -134,11 +136,11 @@ type dirState struct {
 
 type fileState struct {
 	hash     [sha256.Size]byte // of the content last read, or of the read error
-	current  *File             // the content last read, when it parsed; nil otherwise
+	current  *policy.File      // the content last read, when it parsed; nil otherwise
 	data     []byte            // current's bytes
 	readAt   time.Time         // when current was read
-	problems []Problem         // of the content last read
-	served   *File             // the version in the model; nil if none
+	problems []policy.Problem  // of the content last read
+	served   *policy.File      // the version in the model; nil if none
 	loadedAt time.Time         // when served was read
 	gone     time.Time         // when the file was first seen missing or empty while serving apps
 	// restored: served was saved before a restart, as the file's current
@@ -149,7 +151,7 @@ type fileState struct {
 }
 
 func newDirState(dir string, settle time.Duration) *dirState {
-	return &dirState{dir: dir, settle: settle, files: map[string]*fileState{}, model: &Model{}, persistErr: func(error) {}}
+	return &dirState{dir: dir, settle: settle, files: map[string]*fileState{}, model: &policy.Model{}, persistErr: func(error) {}}
 }
 
 // withLastGood makes s keep served contents in lg, and serve, at the first
@@ -199,10 +201,10 @@ func (s *dirState) reload(now time.Time) (reloadResult, error) {
 		changed[path] = true
 		if rerr != nil {
 			// Not served: the last good version, if any, stays.
-			st.current, st.data, st.problems = nil, nil, []Problem{{File: path, Message: readProblem(rerr)}}
+			st.current, st.data, st.problems = nil, nil, []policy.Problem{{File: path, Message: readProblem(rerr)}}
 			continue
 		}
-		f, problems := ParseFile(path, data)
+		f, problems := policy.ParseFile(path, data)
 		st.current, st.data, st.problems = &f, data, problems
 		if len(problems) > 0 {
 			st.current, st.data = nil, nil
@@ -249,7 +251,7 @@ func (s *dirState) restoreLastGood(paths []string) {
 		if st.current != nil || st.served != nil {
 			continue
 		}
-		f, problems := ParseFile(path, saved.Data)
+		f, problems := policy.ParseFile(path, saved.Data)
 		if len(problems) > 0 {
 			// Saved by another version of shadowplane, say: nothing to serve.
 			continue
@@ -325,13 +327,13 @@ func (s *dirState) rebuild() {
 			continue
 		}
 		// Try the new version against what every other file serves.
-		var others []File
+		var others []policy.File
 		for _, p := range paths {
 			if o := s.files[p]; p != path && o.served != nil {
 				others = append(others, *o.served)
 			}
 		}
-		_, problems := Assemble(append(others, *st.current))
+		_, problems := policy.Assemble(append(others, *st.current))
 		if len(problems) > 0 {
 			st.problems = problems
 			continue
@@ -340,7 +342,7 @@ func (s *dirState) rebuild() {
 		s.persist(path, st)
 	}
 
-	var served []File
+	var served []policy.File
 	for _, path := range paths {
 		if st := s.files[path]; st.served != nil {
 			served = append(served, *st.served)
@@ -349,7 +351,7 @@ func (s *dirState) rebuild() {
 	// Each served version was checked against all the others (versions
 	// restored after a restart were served together before it), so this
 	// cannot reject anything.
-	s.model, _ = Assemble(served)
+	s.model, _ = policy.Assemble(served)
 }
 
 func (s *dirState) status() []FileStatus {

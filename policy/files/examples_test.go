@@ -1,22 +1,24 @@
-package policy
+package files
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/shadowplane/shadowplane/policy"
 )
 
 // TestExamples loads every example directory as shadowplane serve would,
 // and checks that each says what its README promises.
 func TestExamples(t *testing.T) {
-	checks := map[string]func(t *testing.T, a *App){
-		"mirroring": func(t *testing.T, a *App) {
+	checks := map[string]func(t *testing.T, a *policy.App){
+		"mirroring": func(t *testing.T, a *policy.App) {
 			r := a.Routes[0]
 			wantHosts(t, a, "example.com")
 			wantSplit(t, r, "v1", 100)
 			wantMirror(t, r, "v2", 40)
 		},
-		"canary-segment": func(t *testing.T, a *App) {
+		"canary-segment": func(t *testing.T, a *policy.App) {
 			wantHosts(t, a, "example.com")
 			if len(a.Routes) != 2 {
 				t.Fatalf("%d routes, want 2", len(a.Routes))
@@ -28,18 +30,18 @@ func TestExamples(t *testing.T) {
 			wantSplit(t, seg, "v1", 100, "v2", 0)
 			wantSplit(t, a.Routes[1], "v1", 100)
 		},
-		"mirror-full": func(t *testing.T, a *App) {
+		"mirror-full": func(t *testing.T, a *policy.App) {
 			wantSplit(t, a.Routes[0], "v1", 100)
 			wantMirror(t, a.Routes[0], "v2", 100)
 		},
-		"auto-mirror": func(t *testing.T, a *App) {
+		"auto-mirror": func(t *testing.T, a *policy.App) {
 			wantSplit(t, a.Routes[0], "v1", 100)
 			wantMirror(t, a.Routes[0], "v2", 100)
 			if v, _ := a.Variant("v2"); v.Available() {
 				t.Error("v2 is available; the example starts with v2 not deployed")
 			}
 		},
-		"split": func(t *testing.T, a *App) {
+		"split": func(t *testing.T, a *policy.App) {
 			wantHosts(t, a, "example.com")
 			if len(a.Routes) != 2 {
 				t.Fatalf("%d routes, want 2", len(a.Routes))
@@ -53,7 +55,7 @@ func TestExamples(t *testing.T) {
 	}
 	// Policy examples are the example directories with an app.yaml; the
 	// others hold programs (the sample application).
-	apps, _ := filepath.Glob("../examples/*/app.yaml")
+	apps, _ := filepath.Glob("../../examples/*/app.yaml")
 	var dirs []string
 	for _, f := range apps {
 		dirs = append(dirs, filepath.Dir(f))
@@ -69,7 +71,7 @@ func TestExamples(t *testing.T) {
 				t.Fatal(err)
 			}
 			if ps := Problems(statuses); len(ps) > 0 {
-				t.Fatal(JoinProblems(ps))
+				t.Fatal(policy.JoinProblems(ps))
 			}
 			if len(statuses) != 1 || filepath.Base(statuses[0].Path) != "app.yaml" || len(m.Apps) != 1 {
 				t.Fatalf("want one app in app.yaml, got %+v", statuses)
@@ -97,7 +99,7 @@ func TestExamples(t *testing.T) {
 	}
 }
 
-func wantHosts(t *testing.T, a *App, host string) {
+func wantHosts(t *testing.T, a *policy.App, host string) {
 	t.Helper()
 	if len(a.Hosts) != 1 || a.Hosts[0] != host {
 		t.Errorf("hosts %v, want [%s]", a.Hosts, host)
@@ -105,7 +107,7 @@ func wantHosts(t *testing.T, a *App, host string) {
 }
 
 // wantSplit checks a route's split against variant, weight pairs.
-func wantSplit(t *testing.T, r Route, pairs ...any) {
+func wantSplit(t *testing.T, r policy.Route, pairs ...any) {
 	t.Helper()
 	if len(r.Split) != len(pairs)/2 {
 		t.Errorf("route %s: split %+v, want %v", r.Name, r.Split, pairs)
@@ -118,7 +120,7 @@ func wantSplit(t *testing.T, r Route, pairs ...any) {
 	}
 }
 
-func wantMirror(t *testing.T, r Route, variant string, percent float64) {
+func wantMirror(t *testing.T, r policy.Route, variant string, percent float64) {
 	t.Helper()
 	m := r.Mirror
 	if m == nil || m.Variant != variant || m.Percent == nil || *m.Percent != percent {

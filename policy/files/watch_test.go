@@ -1,4 +1,4 @@
-package policy
+package files
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shadowplane/shadowplane/policy"
 )
 
 // The watcher tests use real files and fsnotify. They never sleep to wait
@@ -19,15 +21,15 @@ type watchHarness struct {
 	t      *testing.T
 	dir    string
 	w      *Watcher
-	models chan *Model
+	models chan *policy.Model
 
 	mu        sync.Mutex
-	published []*Model
+	published []*policy.Model
 }
 
 func startWatcher(t *testing.T, dir string, opts WatcherOptions) *watchHarness {
 	t.Helper()
-	h := &watchHarness{t: t, dir: dir, models: make(chan *Model, 1000)}
+	h := &watchHarness{t: t, dir: dir, models: make(chan *policy.Model, 1000)}
 	if opts.Holdoff == 0 {
 		opts.Holdoff = 10 * time.Millisecond
 	}
@@ -35,7 +37,7 @@ func startWatcher(t *testing.T, dir string, opts WatcherOptions) *watchHarness {
 		opts.MaxDelay = 300 * time.Millisecond
 	}
 	var calls sync.Mutex
-	opts.Publish = func(m *Model) {
+	opts.Publish = func(m *policy.Model) {
 		if !calls.TryLock() {
 			t.Error("Publish called concurrently")
 			return
@@ -84,7 +86,7 @@ func (h *watchHarness) write(name, content string) {
 }
 
 // waitModel waits for a published model that satisfies ok.
-func (h *watchHarness) waitModel(what string, ok func(*Model) bool) *Model {
+func (h *watchHarness) waitModel(what string, ok func(*policy.Model) bool) *policy.Model {
 	h.t.Helper()
 	deadline := time.After(waitTimeout)
 	for {
@@ -100,9 +102,9 @@ func (h *watchHarness) waitModel(what string, ok func(*Model) bool) *Model {
 }
 
 // waitApps waits for a model whose apps are exactly names.
-func (h *watchHarness) waitApps(names string) *Model {
+func (h *watchHarness) waitApps(names string) *policy.Model {
 	h.t.Helper()
-	return h.waitModel("apps are "+names, func(m *Model) bool { return strings.Join(appNames(m), " ") == names })
+	return h.waitModel("apps are "+names, func(m *policy.Model) bool { return strings.Join(appNames(m), " ") == names })
 }
 
 // waitStatus polls Status until ok holds for the file name.
@@ -122,7 +124,7 @@ func (h *watchHarness) waitStatus(name, what string, ok func(FileStatus) bool) F
 	}
 }
 
-func hostOf(m *Model, app string) string {
+func hostOf(m *policy.Model, app string) string {
 	if a, ok := m.App(app); ok && len(a.Hosts) > 0 {
 		return a.Hosts[0]
 	}
@@ -150,7 +152,7 @@ func TestWatcherEditBadEditFixDelete(t *testing.T) {
 
 	// Edit: a new model.
 	h.write("a.yaml", appYAML("a", "two.example.com", 10000))
-	h.waitModel("a moved to two.example.com", func(m *Model) bool { return hostOf(m, "a") == "two.example.com" })
+	h.waitModel("a moved to two.example.com", func(m *policy.Model) bool { return hostOf(m, "a") == "two.example.com" })
 
 	// Bad edit: the last good version stays, the status says where.
 	before := h.w.Stats()
@@ -169,7 +171,7 @@ func TestWatcherEditBadEditFixDelete(t *testing.T) {
 
 	// Fix: recovers.
 	h.write("a.yaml", appYAML("a", "four.example.com", 10000))
-	h.waitModel("a moved to four.example.com", func(m *Model) bool { return hostOf(m, "a") == "four.example.com" })
+	h.waitModel("a moved to four.example.com", func(m *policy.Model) bool { return hostOf(m, "a") == "four.example.com" })
 	h.waitStatus("a.yaml", "OK", func(s FileStatus) bool { return s.OK && !s.Stale })
 
 	// Delete: its apps are withdrawn, the others stay.
@@ -199,7 +201,7 @@ func TestWatcherPublishesOnlyChanges(t *testing.T) {
 	h.write("b.yaml", "# an empty policy file, for now\n")
 	waitFor(t, "b.yaml loaded", func() bool { return len(h.w.Status()) == 2 && h.w.Stats().Reloads > reloads })
 	h.write("a.yaml", appYAML("a", "two.example.com", 10000))
-	m := h.waitModel("any", func(*Model) bool { return true })
+	m := h.waitModel("any", func(*policy.Model) bool { return true })
 	if hostOf(m, "a") != "two.example.com" {
 		t.Fatalf("published a model that did not change: host %q", hostOf(m, "a"))
 	}
@@ -217,7 +219,7 @@ func TestWatcherRenameIntoPlace(t *testing.T) {
 	if err := os.Rename(h.path(".a.yaml.tmp"), h.path("a.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	h.waitModel("a moved to two.example.com", func(m *Model) bool { return hostOf(m, "a") == "two.example.com" })
+	h.waitModel("a moved to two.example.com", func(m *policy.Model) bool { return hostOf(m, "a") == "two.example.com" })
 
 	// vim's pattern: move the file away as a backup, write a new one,
 	// delete the backup.
@@ -228,7 +230,7 @@ func TestWatcherRenameIntoPlace(t *testing.T) {
 	if err := os.Remove(h.path("a.yaml~")); err != nil {
 		t.Fatal(err)
 	}
-	h.waitModel("a moved to three.example.com", func(m *Model) bool { return hostOf(m, "a") == "three.example.com" })
+	h.waitModel("a moved to three.example.com", func(m *policy.Model) bool { return hostOf(m, "a") == "three.example.com" })
 	h.assertAlwaysServed("a")
 }
 
@@ -259,7 +261,7 @@ func TestWatcherTruncateThenWrite(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	h.waitModel("a moved to two.example.com", func(m *Model) bool { return hostOf(m, "a") == "two.example.com" })
+	h.waitModel("a moved to two.example.com", func(m *policy.Model) bool { return hostOf(m, "a") == "two.example.com" })
 	h.assertAlwaysServed("a")
 	h.waitStatus("a.yaml", "OK", func(s FileStatus) bool { return s.OK })
 }
@@ -323,7 +325,7 @@ func TestWatcherDirectoryRemovedAndRestored(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "a.yaml"), appYAML("a", "two.example.com", 10000))
-	h.waitModel("a moved to two.example.com", func(m *Model) bool { return hostOf(m, "a") == "two.example.com" })
+	h.waitModel("a moved to two.example.com", func(m *policy.Model) bool { return hostOf(m, "a") == "two.example.com" })
 	if h.w.Stats().DirError != "" {
 		t.Errorf("DirError = %q after the directory came back", h.w.Stats().DirError)
 	}
