@@ -58,6 +58,9 @@ type Config struct {
 	// Ready reports whether the first policy load was served.
 	Ready    func() bool
 	Gatherer prometheus.Gatherer
+	// AllowedHosts are the host names, besides IP addresses and
+	// localhost, that requests may name in Host (see hostGuard).
+	AllowedHosts []string
 }
 
 // NewHandler returns the admin API.
@@ -106,7 +109,7 @@ func NewHandler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /debug/config_dump", func(w http.ResponseWriter, r *http.Request) {
 		configDump(w, r, cfg)
 	})
-	return mux
+	return hostGuard(cfg.AllowedHosts, mux)
 }
 
 // configDump shows what a proxy is served: ?node=ID for a connected one;

@@ -29,6 +29,7 @@ type serveConfig struct {
 	stateDir  string
 	xdsAddr   string
 	adminAddr string
+	adminHost string
 	logLevel  string
 	logJSON   bool
 }
@@ -40,6 +41,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.stateDir, "state-dir", ".shadowplane-state", "`DIR` where experiment progress and each policy file's last good version are kept across restarts")
 	fs.StringVar(&cfg.xdsAddr, "xds-addr", "127.0.0.1:18000", "xDS (ADS over gRPC) listen `ADDR`")
 	fs.StringVar(&cfg.adminAddr, "admin-addr", admin.DefaultAddress, "admin HTTP listen `ADDR`; keep it on loopback unless you mean otherwise")
+	fs.StringVar(&cfg.adminHost, "admin-allowed-hosts", "", "comma-separated host `NAMES` the admin API answers to besides IP addresses and localhost (a Service or DNS name); others get 403, which defeats DNS rebinding")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `LEVEL`: trace, debug, info, warn, error")
 	fs.BoolVar(&cfg.logJSON, "log-json", false, "log as JSON lines")
 	if err := parseFlags(fs, args); err != nil {
@@ -152,7 +154,7 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	adminSrv := &http.Server{
 		Handler: admin.NewHandler(admin.Config{
 			Proxies: registry, Snapshots: cache, Policies: watcher, Experiments: runner,
-			Ready: ready.Load, Gatherer: reg,
+			Ready: ready.Load, Gatherer: reg, AllowedHosts: splitList(cfg.adminHost),
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}

@@ -353,7 +353,7 @@ func TestShadowplaneService(t *testing.T) {
 		t.Run(sc.profile, func(t *testing.T) {
 			p := load(t, []string{sc.profile})
 			sp := service(t, p, "shadowplane")
-			want := []string{"serve", "--policies", "/policies/active", "--xds-addr", "0.0.0.0:18000", "--admin-addr", "0.0.0.0:19000", "--state-dir", "/state"}
+			want := []string{"serve", "--policies", "/policies/active", "--xds-addr", "0.0.0.0:18000", "--admin-addr", "0.0.0.0:19000", "--admin-allowed-hosts", "shadowplane", "--state-dir", "/state"}
 			if diff := cmp.Diff(want, []string(sp.Command)); diff != "" {
 				t.Errorf("shadowplane command (-want +got):\n%s", diff)
 			}
@@ -586,7 +586,9 @@ func TestPrometheusConfig(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"envoy:9901/stats/prometheus", "v1:8080/metrics", "v2:8080/metrics"} {
+	// shadowplane by its compose name, which its command lists in
+	// --admin-allowed-hosts (TestShadowplaneService).
+	for _, want := range []string{"envoy:9901/stats/prometheus", "v1:8080/metrics", "v2:8080/metrics", "shadowplane:19000/metrics"} {
 		if !scraped[want] {
 			t.Errorf("prometheus.yml does not scrape %s", want)
 		}
