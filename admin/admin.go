@@ -100,7 +100,7 @@ func NewHandler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /api/v1/experiments", func(w http.ResponseWriter, _ *http.Request) {
 		states := []analysis.State{}
 		if cfg.Experiments != nil {
-			states = cfg.Experiments.States()
+			states = redacted(cfg.Experiments.States())
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"experiments": states})
 	})
