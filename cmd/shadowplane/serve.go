@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -18,6 +17,7 @@ import (
 	"github.com/shadowplane/shadowplane/admin"
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/analysis/metrics"
+	"github.com/shadowplane/shadowplane/internal/pipeline"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/policy/files"
 	"github.com/shadowplane/shadowplane/xds"
@@ -55,8 +55,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // serve runs the control plane until ctx is done: the policy watcher feeds
-// models to the cache, the ADS server serves the cache, the admin API shows
-// it all.
+// models to the pipeline, which serves them through the cache; the ADS
+// server serves the cache, the admin API shows it all.
 func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	// Any return, an error included, stops everything started under ctx.
 	ctx, cancel := context.WithCancel(ctx)
@@ -77,10 +77,9 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	staged := server.NewPublisher(cache, registry)
 	defer staged.Close()
 
-	var ready atomic.Bool
-	publisher := &publisher{staged: staged, registry: registry, metrics: xdsMetrics, log: log, ready: &ready}
 	defs, _ := metrics.NewDefinitions() // the built-ins, until a policy is read
 	observer := analysis.NewMetricsObserver(ctx, defs, newSlog(log.Named("metrics")))
+	pipe := pipeline.New(pipeline.Config{Stager: staged, Routes: registry, Observer: observer, Metrics: xdsMetrics, Log: log})
 	store, err := analysis.NewStore(cfg.stateDir)
 	if err != nil {
 		return err
@@ -88,38 +87,18 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	runner, err := analysis.NewRunner(analysis.RunnerConfig{
 		Store:     store,
 		Observer:  observer,
-		Publisher: publisher,
+		Publisher: pipe,
 		Log:       log.Named("analysis"),
 	})
 	if err != nil {
 		return err
 	}
-	onModel := func(m *policy.Model) {
-		// A bad metric leaves out that metric alone; from policy files it
-		// never comes this far, as its file is refused whole.
-		defs, err := metrics.NewDefinitions(m.Metrics...)
-		if err != nil {
-			log.Error("metrics not defined; experiments naming them cannot be judged", "problems", err.Error())
-		}
-		observer.SetDefinitions(defs)
-		problems, warnings := analysis.CheckModel(m, defs)
-		for _, p := range problems {
-			log.Error("experiment cannot be decided", "problem", p.Error())
-		}
-		for _, w := range warnings {
-			log.Warn("experiment", "warning", w.Error())
-		}
-		if err := runner.SetModel(ctx, m); err != nil {
-			log.Error("policy not served", "error", err)
-			return
-		}
-		log.Info("policy served", "apps", len(m.Apps), "experiments", len(m.Experiments))
-	}
+	pipe.SetRunner(runner)
 	lastGood, err := files.NewLastGoodDir(filepath.Join(cfg.stateDir, "policies"))
 	if err != nil {
 		return err
 	}
-	watcher, err := files.NewWatcher(cfg.policies, files.WatcherOptions{Publish: onModel, Logger: newSlog(log.Named("policy")), LastGood: lastGood})
+	watcher, err := files.NewWatcher(cfg.policies, files.WatcherOptions{Publish: func(m *policy.Model) { pipe.SetModel(ctx, m) }, Logger: newSlog(log.Named("policy")), LastGood: lastGood})
 	if err != nil {
 		return err
 	}
@@ -128,15 +107,11 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	for _, p := range files.Problems(watcher.Status()) {
 		log.Warn("policy file rejected", "problem", p.Error())
 	}
-	// The first snapshot already carries the saved experiment steps, so a
-	// restart never shows proxies the policy's weights in between.
-	if err := publisher.Publish(ctx, runner.Effective(watcher.Model())); err != nil {
-		return err
-	}
-	runner.Start(ctx)
 	defer runner.Wait()
 	defer cancel() // before Wait: experiment loops stop with ctx
-	onModel(watcher.Model())
+	if err := pipe.Start(ctx, watcher.Model()); err != nil {
+		return err
+	}
 
 	xdsLis, err := net.Listen("tcp", cfg.xdsAddr)
 	if err != nil {
@@ -154,7 +129,7 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	adminSrv := &http.Server{
 		Handler: admin.NewHandler(admin.Config{
 			Proxies: registry, Snapshots: cache, Policies: watcher, Experiments: runner,
-			Ready: ready.Load, Gatherer: reg, AllowedHosts: splitList(cfg.adminHost),
+			Ready: pipe.Ready, Gatherer: reg, AllowedHosts: splitList(cfg.adminHost),
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -228,37 +203,4 @@ func registerPolicyMetrics(reg prometheus.Registerer, w *files.Watcher) {
 			return float64(n)
 		}),
 	)
-}
-
-// publisher serves models through the cache and waits for ACKs through the
-// registry, for the analysis runner.
-type publisher struct {
-	staged   *server.Publisher
-	registry *server.Registry
-	metrics  *server.Metrics
-	log      hclog.Logger
-	ready    *atomic.Bool
-}
-
-var _ analysis.Publisher = (*publisher)(nil)
-
-func (p *publisher) Publish(ctx context.Context, m *policy.Model) error {
-	start := time.Now()
-	if err := p.staged.Publish(ctx, xds.NewGeneration(m)); err != nil {
-		p.metrics.SnapshotError()
-		p.log.Error("new configuration not served; proxies keep the last good one", "error", err)
-		return err
-	}
-	p.ready.Store(true)
-	p.log.Debug("configuration served", "apps", len(m.Apps), "took", time.Since(start))
-	return nil
-}
-
-func (p *publisher) WaitRoutes(ctx context.Context, app string) error {
-	err := p.registry.WaitRoutes(ctx, app)
-	var rejected *server.RejectedError
-	if errors.As(err, &rejected) {
-		return fmt.Errorf("%w: %v", analysis.ErrRejected, err)
-	}
-	return err
 }
