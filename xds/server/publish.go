@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -67,7 +68,11 @@ func (p *Publisher) Publish(ctx context.Context, next *xds.Generation) error {
 	for _, key := range p.reg.groups(next) {
 		a, names, r, err := xds.ClusterChanges(prev, next, key)
 		if err != nil {
-			return p.cache.SetGeneration(next) // reports the error, serves nothing new
+			// Nothing new is served. Handing next to the cache instead
+			// would not be safe: it builds only the groups with a watch
+			// open right now, and a proxy between a response and its ACK
+			// has none.
+			return fmt.Errorf("group %s: %w", key, err)
 		}
 		eds[key] = names
 		added, removed = added || a, removed || r
