@@ -7,9 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
@@ -34,20 +31,15 @@ type Proxy struct {
 	windowStart time.Time
 	inWindow    int
 
+	// typeURLs are the type URLs the stream has asked for, in full (two
+	// may share a short name), for MaxTypesPerStream.
+	typeURLs map[string]struct{}
+
 	// group and acks are the proxy's place in the registry's ACK index:
 	// its group, and its entry per type (short name).
 	group *ackGroup
 	acks  map[string]*ackEntry
 }
-
-// MaxRequestsPerSecond bounds the requests one stream may send in a
-// second. Envoy and gRPC send a handful per push (one ACK per type); a
-// stream far beyond that is broken or hostile, and is closed rather than
-// allowed to take the server's time from every other proxy.
-const MaxRequestsPerSecond = 500
-
-// errFlood closes a stream over the limit; the client may reconnect.
-var errFlood = status.Errorf(codes.ResourceExhausted, "more than %d xDS requests in a second on one stream", MaxRequestsPerSecond)
 
 // TypeStatus is the exchange of one resource type with a proxy.
 type TypeStatus struct {
@@ -187,11 +179,13 @@ func (r *Registry) deltaCallbacks() serverv3.CallbackFuncs {
 			// A delta ACK carries no version; the registry fills in the
 			// version it sent with that nonce.
 			id := id(delta)
+			if err := checkRequest(req.GetNode(), len(req.GetResourceNamesSubscribe())+len(req.GetResourceNamesUnsubscribe())+len(req.GetInitialResourceVersions())); err != nil {
+				return err
+			}
 			if err := r.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil); err != nil {
 				return err
 			}
-			r.subscribedDelta(id, req.GetTypeUrl(), req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
-			return nil
+			return r.subscribedDelta(id, req.GetTypeUrl(), req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
 		},
 		StreamDeltaResponseFunc: func(delta int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
 			r.sent(id(delta), resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce())
@@ -234,6 +228,16 @@ func (r *Registry) request(id int64, node *core.Node, typeURL, nonce, version, e
 	if p.inWindow > MaxRequestsPerSecond {
 		r.mu.Unlock()
 		return errFlood
+	}
+	if _, ok := p.typeURLs[typeURL]; !ok {
+		if len(p.typeURLs) >= MaxTypesPerStream {
+			r.mu.Unlock()
+			return errTooManyTypes
+		}
+		if p.typeURLs == nil {
+			p.typeURLs = map[string]struct{}{}
+		}
+		p.typeURLs[typeURL] = struct{}{}
 	}
 	if node != nil && p.Kind == "" {
 		p.NodeID, p.Cluster, p.UserAgent = node.GetId(), node.GetCluster(), node.GetUserAgentName()
@@ -321,29 +325,53 @@ func (r *Registry) subscribed(id int64, typeURL string, names []string, none boo
 	r.updateType(id, typeURL, func(ts *TypeStatus) { ts.Names, ts.None = names, none })
 }
 
-// subscribedDelta applies a delta request's subscription changes to the
-// names the stream holds.
-func (r *Registry) subscribedDelta(id int64, typeURL string, add, drop []string) {
-	if len(add) == 0 && len(drop) == 0 {
-		return
+// heldLocked is the number of names p subscribes to in types other than
+// short, for MaxNamesPerStream. Called with r.mu.
+func (p *Proxy) heldLocked(short string) int {
+	n := 0
+	for t, ts := range p.Types {
+		if t != short {
+			n += len(ts.Names)
+		}
 	}
-	r.updateType(id, typeURL, func(ts *TypeStatus) {
-		names := map[string]bool{}
-		for _, n := range ts.Names {
-			names[n] = true
-		}
-		for _, n := range add {
-			names[n] = true
-		}
-		for _, n := range drop {
-			delete(names, n)
-		}
-		// A new slice: copies handed out by Proxies share the old one.
-		list := make([]string, 0, len(names))
-		for n := range names {
-			list = append(list, n)
-		}
-		sort.Strings(list)
-		ts.Names = list
-	})
+	return n
+}
+
+// subscribedDelta applies a delta request's subscription changes to the
+// names the stream holds, or refuses them when the stream would then hold
+// more than MaxNamesPerStream.
+func (r *Registry) subscribedDelta(id int64, typeURL string, add, drop []string) error {
+	if len(add) == 0 && len(drop) == 0 {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.streams[id]
+	if !ok {
+		return nil
+	}
+	short := shortType(typeURL)
+	ts := p.typeStatus(typeURL)
+	names := make(map[string]bool, len(ts.Names)+len(add))
+	for _, n := range ts.Names {
+		names[n] = true
+	}
+	for _, n := range add {
+		names[n] = true
+	}
+	for _, n := range drop {
+		delete(names, n)
+	}
+	if err := checkTotal(p.heldLocked(short), len(names)); err != nil {
+		return err
+	}
+	// A new slice: copies handed out by Proxies share the old one.
+	list := make([]string, 0, len(names))
+	for n := range names {
+		list = append(list, n)
+	}
+	sort.Strings(list)
+	ts.Names = list
+	r.reindexLocked(p, short, ts)
+	return nil
 }

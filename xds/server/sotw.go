@@ -39,6 +39,11 @@ type sotwStream struct {
 	subs    [numTypes]subscription
 	watches [numTypes]*watch
 	cancel  [numTypes]func()
+	// held is the number of names the stream's last request of each type
+	// URL asked for, and total their sum, for MaxNamesPerStream. held has
+	// at most MaxTypesPerStream keys: Registry.request refuses more.
+	held  map[string]int
+	total int
 
 	// group is guarded by the cache's lock.
 	group groupMemo
@@ -180,6 +185,9 @@ func (s *Server) StreamAggregatedResources(stream discovery.AggregatedDiscoveryS
 
 // handle answers one request.
 func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
+	if err := checkRequest(req.Node, len(req.GetResourceNames())); err != nil {
+		return err
+	}
 	// Only the first request must carry the node.
 	if req.Node != nil {
 		s.node = req.Node
@@ -194,6 +202,9 @@ func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
 	}
 	detail := req.GetErrorDetail()
 	if err := s.reg.request(s.id, req.Node, typeURL, req.GetResponseNonce(), req.GetVersionInfo(), detail.GetMessage(), detail != nil); err != nil {
+		return err
+	}
+	if err := s.admitNames(typeURL, len(req.GetResourceNames())); err != nil {
 		return err
 	}
 	i := typeIndex(typeURL)
@@ -248,6 +259,24 @@ func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
 	if wr != nil || s.claim() {
 		s.write(true)
 	}
+	return nil
+}
+
+// admitNames checks MaxNamesPerStream for a request of typeURL naming n
+// names, which replace the type's names. A stale request, whose names the
+// stream ignores, counts as well: a client asks again for what it wants.
+func (s *sotwStream) admitNames(typeURL string, n int) error {
+	old := s.held[typeURL]
+	if n == old {
+		return nil // every ACK
+	}
+	if err := checkTotal(s.total-old, n); err != nil {
+		return err
+	}
+	if s.held == nil {
+		s.held = map[string]int{}
+	}
+	s.held[typeURL], s.total = n, s.total-old+n
 	return nil
 }
 
