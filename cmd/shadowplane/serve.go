@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc/status"
 
 	"github.com/shadowplane/shadowplane/admin"
 	"github.com/shadowplane/shadowplane/analysis"
@@ -133,7 +134,12 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
-	xdsSrv := server.New(ctx, cache, registry, server.Options{})
+	xdsSrv := server.New(ctx, cache, registry, server.Options{
+		OnLimit: func(peer, nodeID string, err error) {
+			xdsMetrics.OverLimit()
+			log.Warn("xDS stream closed: over a limit", "peer", peer, "node", nodeID, "error", status.Convert(err).Message())
+		},
+	})
 
 	log.Info("xDS (ADS over gRPC, state of the world and delta) listening", "addr", xdsLis.Addr().String())
 	log.Info("admin API listening", "url", "http://"+adminLis.Addr().String())

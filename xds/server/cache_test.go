@@ -43,6 +43,13 @@ type harness struct {
 	registry *Registry
 	conn     *grpc.ClientConn
 	addr     string
+	// overLimit receives what Options.OnLimit is told.
+	overLimit chan limitEvent
+}
+
+type limitEvent struct {
+	peer, nodeID string
+	err          error
 }
 
 func newHarness(t *testing.T, m *policy.Model) *harness {
@@ -54,7 +61,13 @@ func newHarness(t *testing.T, m *policy.Model) *harness {
 		t.Fatal(err)
 	}
 	reg := NewRegistry(c, nil)
-	srv := New(ctx, c, reg, Options{})
+	over := make(chan limitEvent, 16)
+	srv := New(ctx, c, reg, Options{OnLimit: func(peer, nodeID string, err error) {
+		select {
+		case over <- limitEvent{peer, nodeID, err}:
+		default:
+		}
+	}})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +78,7 @@ func newHarness(t *testing.T, m *policy.Model) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &harness{cache: c, registry: reg, conn: conn, addr: lis.Addr().String()}
+	return &harness{cache: c, registry: reg, conn: conn, addr: lis.Addr().String(), overLimit: over}
 }
 
 // sotwClient is a raw ADS stream that speaks the protocol as Envoy does.

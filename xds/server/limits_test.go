@@ -249,6 +249,11 @@ func TestOversizedNodeIsRefused(t *testing.T) {
 		a.node = bigNode(t, "big")
 		a.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
 		closedWith(t, errc, codes.ResourceExhausted, "MaxNodeBytes")
+		// serve logs and counts it, naming the peer.
+		ev := <-h.overLimit
+		if !strings.HasPrefix(ev.peer, "127.0.0.1:") || ev.nodeID != "big" || status.Code(ev.err) != codes.ResourceExhausted {
+			t.Errorf("OnLimit told %+v, want the attacker's address, node id and ResourceExhausted", ev)
+		}
 		stillServed(t, h, healthy)
 	})
 	t.Run("delta", func(t *testing.T) {

@@ -15,6 +15,7 @@ type Metrics struct {
 	nacks          *prometheus.CounterVec
 	snapshotErrors prometheus.Counter
 	deltaOverflows prometheus.Counter
+	overLimit      prometheus.Counter
 }
 
 var _ ProxyObserver = (*Metrics)(nil)
@@ -47,7 +48,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Delta answers dropped because the stream's response buffer was full (never expected; the stream's next request answers again).",
 		}),
 	}
-	reg.MustRegister(m.connected, m.pushes, m.acks, m.nacks, m.snapshotErrors, m.deltaOverflows)
+	m.overLimit = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "shadowplane_xds_streams_over_limit_total",
+		Help: "xDS streams closed for going over a per-stream limit (requests a second, type URLs, names, node size; see the log for the peer).",
+	})
+	reg.MustRegister(m.connected, m.pushes, m.acks, m.nacks, m.snapshotErrors, m.deltaOverflows, m.overLimit)
 	return m
 }
 
@@ -80,3 +85,7 @@ func (m *Metrics) SnapshotError() { m.snapshotErrors.Inc() }
 // DeltaOverflow counts a dropped delta answer; pass it as
 // CacheOptions.OnDeltaOverflow.
 func (m *Metrics) DeltaOverflow() { m.deltaOverflows.Inc() }
+
+// OverLimit counts a stream closed over a limit; call it from
+// Options.OnLimit.
+func (m *Metrics) OverLimit() { m.overLimit.Inc() }

@@ -178,7 +178,7 @@ func (s *Server) StreamAggregatedResources(stream discovery.AggregatedDiscoveryS
 			return nil // the client went away; nothing to tell it
 		}
 		if err := st.handle(req); err != nil {
-			return err
+			return s.limited(stream.Context(), req.GetNode().GetId(), err)
 		}
 	}
 }
