@@ -95,6 +95,16 @@ func stillServed(t *testing.T, h *harness, healthy *sotwClient) {
 	}
 }
 
+// withHealthy is a server with a healthy proxy in sync beside the attacker
+// a test brings: stillServed checks it was not disturbed.
+func withHealthy(t *testing.T) (*harness, *sotwClient) {
+	t.Helper()
+	h := newHarness(t, model(20, 40))
+	healthy := h.sotw(t, "healthy")
+	syncEnvoy(t, healthy)
+	return h, healthy
+}
+
 func fillers(prefix string, n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -106,9 +116,7 @@ func fillers(prefix string, n int) []string {
 func unknownType(i int) string { return fmt.Sprintf("type.googleapis.com/test.Unknown%d", i) }
 
 func TestStreamOverTypeLimitIsClosed(t *testing.T) {
-	h := newHarness(t, model(20, 40))
-	healthy := h.sotw(t, "healthy")
-	syncEnvoy(t, healthy)
+	h, healthy := withHealthy(t)
 
 	a, errc := h.attacker(t, "types")
 	for i := range MaxTypesPerStream - numTypes {
@@ -125,9 +133,7 @@ func TestStreamOverTypeLimitIsClosed(t *testing.T) {
 // Type URLs that share a short name count apart: the delta server keeps
 // a watch per full type URL.
 func TestDeltaStreamOverTypeLimitIsClosed(t *testing.T) {
-	h := newHarness(t, model(20, 40))
-	healthy := h.sotw(t, "healthy")
-	syncEnvoy(t, healthy)
+	h, healthy := withHealthy(t)
 
 	s, _, errc := h.deltaAttacker(t)
 	node := &core.Node{Id: "delta-types", Cluster: "test", UserAgentName: "envoy"}
@@ -143,9 +149,7 @@ func TestDeltaStreamOverTypeLimitIsClosed(t *testing.T) {
 
 func TestSotwRequestOverNameLimitsIsClosed(t *testing.T) {
 	t.Run("per request", func(t *testing.T) {
-		h := newHarness(t, model(20, 40))
-		healthy := h.sotw(t, "healthy")
-		syncEnvoy(t, healthy)
+		h, healthy := withHealthy(t)
 
 		a, errc := h.attacker(t, "names")
 		// At the limit the request is answered.
@@ -158,9 +162,7 @@ func TestSotwRequestOverNameLimitsIsClosed(t *testing.T) {
 		stillServed(t, h, healthy)
 	})
 	t.Run("per stream", func(t *testing.T) {
-		h := newHarness(t, model(20, 40))
-		healthy := h.sotw(t, "healthy")
-		syncEnvoy(t, healthy)
+		h, healthy := withHealthy(t)
 
 		a, errc := h.attacker(t, "names")
 		a.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNames: append(fillers("n", MaxNamesPerRequest-1), "web_v1")})
@@ -193,9 +195,7 @@ func TestDeltaSubscriptionOverNameLimitsIsClosed(t *testing.T) {
 		return nil
 	}
 	t.Run("per request", func(t *testing.T) {
-		h := newHarness(t, model(20, 40))
-		healthy := h.sotw(t, "healthy")
-		syncEnvoy(t, healthy)
+		h, healthy := withHealthy(t)
 
 		s, _, errc := h.deltaAttacker(t)
 		s.Send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: fillers("n", MaxNamesPerRequest+1)})
@@ -203,9 +203,7 @@ func TestDeltaSubscriptionOverNameLimitsIsClosed(t *testing.T) {
 		stillServed(t, h, healthy)
 	})
 	t.Run("per stream", func(t *testing.T) {
-		h := newHarness(t, model(20, 40))
-		healthy := h.sotw(t, "healthy")
-		syncEnvoy(t, healthy)
+		h, healthy := withHealthy(t)
 
 		s, resp, errc := h.deltaAttacker(t)
 		send := func(typeURL string, names []string) {
@@ -241,9 +239,7 @@ func bigNode(t *testing.T, id string) *core.Node {
 
 func TestOversizedNodeIsRefused(t *testing.T) {
 	t.Run("sotw", func(t *testing.T) {
-		h := newHarness(t, model(20, 40))
-		healthy := h.sotw(t, "healthy")
-		syncEnvoy(t, healthy)
+		h, healthy := withHealthy(t)
 
 		a, errc := h.attacker(t, "big")
 		a.node = bigNode(t, "big")
@@ -257,9 +253,7 @@ func TestOversizedNodeIsRefused(t *testing.T) {
 		stillServed(t, h, healthy)
 	})
 	t.Run("delta", func(t *testing.T) {
-		h := newHarness(t, model(20, 40))
-		healthy := h.sotw(t, "healthy")
-		syncEnvoy(t, healthy)
+		h, healthy := withHealthy(t)
 
 		s, _, errc := h.deltaAttacker(t)
 		s.Send(&discovery.DeltaDiscoveryRequest{Node: bigNode(t, "big"), TypeUrl: resourcev3.ClusterType})
