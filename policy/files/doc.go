@@ -6,8 +6,10 @@
 // LoadDir reads a directory once (validate, render). A Watcher keeps one
 // (serve): fsnotify events, debounced, and a periodic rescan, with a
 // per-file state machine that serves the last good version of a file whose
-// current content is rejected, and a short settling time for files that
-// vanish or empty while being rewritten. FileStatus is the state of each
+// current content is rejected, a short settling time for files that
+// vanish or empty while being rewritten, and a settle period before new
+// content written in place (not renamed) is taken, so that a half-written
+// file is not served. FileStatus is the state of each
 // file, as the admin API and validate show it. ReadFile is the one bounded
 // read of a policy file (a regular file of at most MaxFileSize bytes), used
 // by serve and validate alike.

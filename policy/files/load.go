@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -124,8 +125,14 @@ type dirState struct {
 	// serving apps keeps serving them, in case it is being rewritten
 	// (truncate then write, or rename away then create). 0 disables it.
 	settle time.Duration
-	files  map[string]*fileState
-	model  *policy.Model
+	// inPlace is how long a file rewritten in place (the same file as at
+	// the last read, with new content) must stay unchanged before its new
+	// content is taken, so that a half-written file is not served. A file
+	// renamed or created in its place is taken at once. 0 takes every
+	// change at once.
+	inPlace time.Duration
+	files   map[string]*fileState
+	model   *policy.Model
 	// lastGood, if set, keeps served contents across restarts; restore
 	// holds what it had at start until the first reload has used it.
 	lastGood LastGood
@@ -143,11 +150,24 @@ type fileState struct {
 	served   *policy.File      // the version in the model; nil if none
 	loadedAt time.Time         // when served was read
 	gone     time.Time         // when the file was first seen missing or empty while serving apps
+	info     fs.FileInfo       // of the file last read (open file, before reading); nil after a read error
+	// writing is set while new content written in place waits to be
+	// unchanged for inPlace.
+	writing *inPlaceWrite
 	// restored: served was saved before a restart, as the file's current
 	// content is not good.
 	restored bool
 	// saved is the hash of the content lastGood holds for the file.
 	saved [sha256.Size]byte
+}
+
+// inPlaceWrite is content seen in a file rewritten in place, not taken
+// yet: since when it has been unchanged.
+type inPlaceWrite struct {
+	hash  [sha256.Size]byte
+	size  int64
+	mtime time.Time
+	since time.Time
 }
 
 func newDirState(dir string, settle time.Duration) *dirState {
@@ -185,18 +205,25 @@ func (s *dirState) reload(now time.Time) (reloadResult, error) {
 			st = &fileState{}
 			s.files[path] = st
 		}
-		data, rerr := ReadFile(path)
-		if rerr == nil && len(data) == 0 && s.settling(st, now, &res) {
-			continue
-		}
-		st.gone = time.Time{}
+		data, info, rerr := readPolicyFile(path)
 		h := sha256.Sum256(data)
 		if rerr != nil {
 			h = sha256.Sum256([]byte("read error: " + rerr.Error()))
 		}
 		if h == st.hash { // a new fileState has the zero hash, which no content has
+			st.gone, st.writing, st.info = time.Time{}, nil, info
 			continue
 		}
+		if rerr != nil || len(data) > 0 {
+			st.gone = time.Time{}
+		}
+		// Both holds are checked, so that both clocks start now.
+		holdEmpty := rerr == nil && len(data) == 0 && s.settling(st, now, &res)
+		holdWrite := s.writingInPlace(st, h, info, now, &res)
+		if holdEmpty || holdWrite {
+			continue
+		}
+		st.gone, st.writing, st.info = time.Time{}, nil, info
 		st.hash, st.readAt = h, now
 		changed[path] = true
 		if rerr != nil {
@@ -298,6 +325,35 @@ func (s *dirState) settling(st *fileState, now time.Time, res *reloadResult) boo
 		st.gone = now
 	}
 	left := s.settle - now.Sub(st.gone)
+	if left <= 0 {
+		return false
+	}
+	if res.retry == 0 || left < res.retry {
+		res.retry = left
+	}
+	return true
+}
+
+// writingInPlace reports whether content read from a file should wait
+// before it is taken, because the file was rewritten in place (it is the
+// same file, by device and inode, as at the last read) and may still be
+// being written: the content, size and modification time must stay
+// unchanged for s.inPlace first. It asks for a reload when that time is
+// up. Content that changes meanwhile starts the wait again, so a first
+// half that parses is never taken if the rest follows within s.inPlace.
+// A file renamed or created in place (another inode) is taken at once:
+// atomic saves cost no wait.
+func (s *dirState) writingInPlace(st *fileState, h [sha256.Size]byte, info fs.FileInfo, now time.Time, res *reloadResult) bool {
+	if s.inPlace <= 0 || info == nil || st.info == nil || !os.SameFile(st.info, info) {
+		st.writing = nil
+		return false
+	}
+	w := st.writing
+	if w == nil || w.hash != h || w.size != info.Size() || !w.mtime.Equal(info.ModTime()) {
+		w = &inPlaceWrite{hash: h, size: info.Size(), mtime: info.ModTime(), since: now}
+		st.writing = w
+	}
+	left := s.inPlace - now.Sub(w.since)
 	if left <= 0 {
 		return false
 	}

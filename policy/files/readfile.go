@@ -27,6 +27,14 @@ func ReadFile(path string) ([]byte, error) {
 	return readRegular(path, MaxFileSize, "policy file")
 }
 
+// readPolicyFile is ReadFile that also returns the FileInfo of the file
+// read, taken on the open file before reading it (nil on error): the
+// watcher compares it with the previous read's to tell a file rewritten in
+// place from one renamed or created anew.
+func readPolicyFile(path string) ([]byte, fs.FileInfo, error) {
+	return readRegularInfo(path, MaxFileSize, "policy file")
+}
+
 // refusedError is a file that readRegular would not read: its message is
 // the problem, to be shown as is (not as "cannot read file").
 type refusedError struct{ msg string }
@@ -53,37 +61,44 @@ func isRefused(err error) (string, bool) {
 // read stops after limit+1 bytes, in case the file grew (or is one of
 // those that report no size).
 func readRegular(path string, limit int64, what string) ([]byte, error) {
+	data, _, err := readRegularInfo(path, limit, what)
+	return data, err
+}
+
+// readRegularInfo is readRegular that also returns the FileInfo of the
+// open file, taken before the read; nil on error.
+func readRegularInfo(path string, limit int64, what string) ([]byte, fs.FileInfo, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := checkRegular(fi, limit, what); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	testHookBeforeOpen(path)
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	if fi, err = f.Stat(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := checkRegular(fi, limit, what); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if int64(len(data)) > limit {
 		size := int64(-1) // unknown: more than limit
 		if fi, err := f.Stat(); err == nil && fi.Size() > limit {
 			size = fi.Size()
 		}
-		return nil, tooLarge(size, limit, what)
+		return nil, nil, tooLarge(size, limit, what)
 	}
-	return data, nil
+	return data, fi, nil
 }
 
 // testHookBeforeOpen lets a test swap the file between the checks.

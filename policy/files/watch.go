@@ -19,12 +19,14 @@ import (
 
 // Watcher defaults. The holdoff lets an editor finish a save (several
 // events) before one rebuild; the max delay keeps a stream of events from
-// putting the rebuild off for long; the rescan catches what fsnotify
-// misses (network filesystems, event queue overflow, a directory that was
-// replaced).
+// putting the rebuild off for long; the settle keeps a file that is being
+// written in place from being served half written; the rescan catches
+// what fsnotify misses (network filesystems, event queue overflow, a
+// directory that was replaced).
 const (
 	DefaultHoldoff  = 50 * time.Millisecond
 	DefaultMaxDelay = 500 * time.Millisecond
+	DefaultSettle   = 500 * time.Millisecond
 	DefaultRescan   = 10 * time.Second
 )
 
@@ -37,6 +39,15 @@ type WatcherOptions struct {
 	// keeps serving them, in case it is being rewritten: a deletion takes
 	// effect after MaxDelay, not at once.
 	MaxDelay time.Duration
+	// Settle is how long a file rewritten in place (the same file, by
+	// device and inode, as when it was last read) must keep the same
+	// content, size and modification time before its new content is
+	// taken; a writer that pauses mid-file restarts the wait, so its first
+	// half is never served, even if it parses. The file is read again
+	// when the time is up, without waiting for an event or the rescan. A
+	// file renamed (atomic save) or created in place is taken at once,
+	// with no settle. Default DefaultSettle.
+	Settle time.Duration
 	// Rescan is the period of a full rescan of the directory.
 	Rescan time.Duration
 	// Publish receives each new Model; see Run for when. Nil publishes
@@ -98,6 +109,9 @@ func NewWatcher(dir string, opts WatcherOptions) (*Watcher, error) {
 	if opts.MaxDelay < opts.Holdoff {
 		opts.MaxDelay = opts.Holdoff
 	}
+	if opts.Settle <= 0 {
+		opts.Settle = DefaultSettle
+	}
 	if opts.Rescan <= 0 {
 		opts.Rescan = DefaultRescan
 	}
@@ -107,6 +121,7 @@ func NewWatcher(dir string, opts WatcherOptions) (*Watcher, error) {
 	}
 	dir = filepath.Clean(dir)
 	w := &Watcher{dir: dir, opts: opts, log: log, state: newDirState(dir, opts.MaxDelay)}
+	w.state.inPlace = opts.Settle
 	w.state.persistErr = func(err error) { log.Error("last good policy", "error", err) }
 	if opts.LastGood != nil {
 		if err := w.state.withLastGood(opts.LastGood); err != nil {
