@@ -33,7 +33,7 @@ func Assemble(files []File) (*Model, []Problem) {
 			own.add(c)
 		}
 		if len(fileProblems) > 0 {
-			problems = append(problems, fileProblems...)
+			problems = append(problems, capProblems(f.Path, fileProblems)...)
 			continue
 		}
 		for _, c := range own.apps {
@@ -109,24 +109,42 @@ func (f *File) claim(j int) appClaim {
 type claims struct {
 	apps  []appClaim
 	names map[string]appClaim
-	hosts map[string][]hostClaim
+	hosts map[string]*hostClaims
 }
 
 type hostClaim struct {
 	owner appClaim
 	port  int
 	line  int
+	seq   int // order of the claim, to find the first that conflicts
+}
+
+// hostClaims is what conflicts needs of the claims on one host: the first
+// claim on each port (port 0 included) and the first claim of all. Keeping
+// every claim and scanning them made many apps claiming one host on
+// different ports quadratic.
+type hostClaims struct {
+	first  hostClaim
+	byPort map[int]hostClaim
 }
 
 func (cs *claims) add(c appClaim) {
 	if cs.names == nil {
 		cs.names = map[string]appClaim{}
-		cs.hosts = map[string][]hostClaim{}
+		cs.hosts = map[string]*hostClaims{}
 	}
 	cs.apps = append(cs.apps, c)
 	cs.names[c.app.Name] = c
 	for k, h := range c.app.Hosts {
-		cs.hosts[h] = append(cs.hosts[h], hostClaim{owner: c, port: c.app.Port, line: c.hosts[k]})
+		hc := hostClaim{owner: c, port: c.app.Port, line: c.hosts[k], seq: len(cs.apps)}
+		cl, ok := cs.hosts[h]
+		if !ok {
+			cl = &hostClaims{first: hc, byPort: map[int]hostClaim{}}
+			cs.hosts[h] = cl
+		}
+		if _, ok := cl.byPort[hc.port]; !ok {
+			cl.byPort[hc.port] = hc
+		}
 	}
 }
 
@@ -138,19 +156,33 @@ func (cs *claims) conflicts(c appClaim) []Problem {
 	}
 	port := c.app.Port
 	for k, h := range c.app.Hosts {
-		for _, other := range cs.hosts[h] {
-			var msg string
-			switch {
-			case other.port == port && port != 0:
-				msg = fmt.Sprintf("host %q on port %d is already claimed by app %q at %s", h, port, other.owner.app.Name, where(other.owner.file, other.line, c.file))
-			case other.port == 0 || port == 0:
-				msg = fmt.Sprintf("host %q is already claimed by app %q at %s; the hosts of a proxyless gRPC app (port 0) must be unique across all ports", h, other.owner.app.Name, where(other.owner.file, other.line, c.file))
-			default:
-				continue
-			}
-			problems = append(problems, Problem{File: c.file, Line: c.hosts[k], Message: msg})
-			break
+		cl, ok := cs.hosts[h]
+		if !ok {
+			continue
 		}
+		// The first earlier claim that conflicts: any claim for a
+		// port-0 app; else the first on the same port or on port 0.
+		other, ok := cl.first, port == 0
+		if !ok {
+			same, okSame := cl.byPort[port]
+			zero, okZero := cl.byPort[0]
+			switch {
+			case okSame && (!okZero || same.seq < zero.seq):
+				other, ok = same, true
+			case okZero:
+				other, ok = zero, true
+			}
+		}
+		if !ok {
+			continue
+		}
+		var msg string
+		if other.port == port && port != 0 {
+			msg = fmt.Sprintf("host %q on port %d is already claimed by app %q at %s", h, port, other.owner.app.Name, where(other.owner.file, other.line, c.file))
+		} else {
+			msg = fmt.Sprintf("host %q is already claimed by app %q at %s; the hosts of a proxyless gRPC app (port 0) must be unique across all ports", h, other.owner.app.Name, where(other.owner.file, other.line, c.file))
+		}
+		problems = append(problems, Problem{File: c.file, Line: c.hosts[k], Message: msg})
 	}
 	return problems
 }

@@ -40,39 +40,63 @@ func ParseFile(path string, data []byte) (File, []Problem) {
 	f := File{Path: path}
 	docs, err := parseDocuments(data)
 	if err != nil {
-		return f, []Problem{syntaxProblem(path, data, err)}
+		return f, capProblems(path, []Problem{syntaxProblem(path, data, err)})
+	}
+	if len(docs) > MaxDocumentsPerFile {
+		return f, []Problem{{File: path, Line: docs[MaxDocumentsPerFile].Line, Message: fmt.Sprintf("more than the maximum of %d documents in one file: split it", MaxDocumentsPerFile)}}
 	}
 
 	// A second pass decodes into App: yaml.v3 only rejects unknown fields
 	// when decoding from a Decoder with KnownFields, never from a Node.
 	// Both passes see the same documents in the same order.
+	// The second pass skips the documents the first refused only when a
+	// later one is decoded: a refused last document, however large, is
+	// not parsed twice.
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	var problems []Problem
-	for _, doc := range docs {
-		if isEmptyDocument(doc) {
+	decoded := 0 // documents dec has read
+	stepTo := func(i int) {
+		for ; decoded < i; decoded++ {
 			dec.Decode(&yaml.Node{}) // stay in step with docs
+		}
+		decoded++ // the caller decodes docs[i]
+	}
+	problems := problemList{file: path}
+	apps := 0
+	for i, doc := range docs {
+		if isEmptyDocument(doc) {
 			continue
 		}
 		root := doc.Content[0]
-		ix := indexDocument(root)
 		kind, p, ok := checkEnvelope(path, root)
+		if ok {
+			p, ok = checkSizes(path, kind, root)
+		}
+		if ok && kind == KindApp {
+			if apps++; apps > MaxAppsPerFile {
+				p, ok = Problem{File: path, Line: root.Line, Message: fmt.Sprintf("more than the maximum of %d apps in one file: split it", MaxAppsPerFile)}, false
+			}
+		}
 		if !ok {
-			dec.Decode(&yaml.Node{})
-			problems = append(problems, p)
+			problems.add(p)
+			if apps > MaxAppsPerFile {
+				break
+			}
 			continue
 		}
+		ix := indexDocument(root)
+		stepTo(i)
 		switch kind {
 		case KindExperiment:
-			problems = append(problems, f.decodeExperiment(dec, root, ix)...)
+			problems.add(f.decodeExperiment(dec, root, ix)...)
 			continue
 		case KindMetric:
-			problems = append(problems, f.decodeMetric(dec, root, ix)...)
+			problems.add(f.decodeMetric(dec, root, ix)...)
 			continue
 		}
 		var app App
 		if derr := dec.Decode(&app); derr != nil {
-			problems = append(problems, decodeProblems(path, derr, ix)...)
+			problems.add(decodeProblems(path, derr, ix)...)
 			continue
 		}
 		var fe fieldErrors
@@ -84,26 +108,27 @@ func ParseFile(path string, data []byte) (File, []Problem) {
 			fe = app.validate()
 		}
 		for _, e := range fe {
-			problems = append(problems, Problem{File: path, Line: ix.line(e.Path), Message: e.Error()})
+			problems.add(Problem{File: path, Line: ix.line(e.Path), Message: e.Error()})
 		}
 		f.Apps = append(f.Apps, app)
 		f.lines = append(f.lines, ix)
 	}
-	if len(problems) == 0 {
-		problems = f.conflicts()
+	if problems.len() == 0 {
+		problems.add(f.conflicts()...)
 	}
-	if len(problems) > 0 {
-		return File{Path: path}, problems
+	if problems.len() > 0 {
+		return File{Path: path}, problems.list()
 	}
 	return f, nil
 }
 
 // parseDocuments parses every document of data into nodes, or fails on the
-// first syntax error.
+// first syntax error. It stops after MaxDocumentsPerFile+1 documents: the
+// caller refuses a file with more, and the rest need not be parsed.
 func parseDocuments(data []byte) ([]*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var docs []*yaml.Node
-	for {
+	for len(docs) <= MaxDocumentsPerFile {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
@@ -114,6 +139,7 @@ func parseDocuments(data []byte) ([]*yaml.Node, error) {
 		}
 		docs = append(docs, &doc)
 	}
+	return docs, nil
 }
 
 // isEmptyDocument reports a document with nothing but comments, such as

@@ -16,6 +16,10 @@ type lineIndex struct {
 	root    int            // line of the document's top-level mapping
 	lines   map[string]int // path → line of its key (or list item)
 	entries []nodeEntry    // every key and item, in document order
+
+	// keyLines and valueLines index entries by the line of their key and
+	// of their value; built on first use by indexLines.
+	keyLines, valueLines map[int][]int
 }
 
 // nodeEntry is one mapping key or list item of a document.

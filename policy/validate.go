@@ -185,6 +185,7 @@ func (a *App) validateRoutes(fe *fieldErrors) {
 		fe.add("routes", "at least one route is required")
 	}
 	seen := map[string]int{}
+	variants := a.variantSet()
 	for i := range a.Routes {
 		r := &a.Routes[i]
 		p := index("routes", i)
@@ -195,9 +196,9 @@ func (a *App) validateRoutes(fe *fieldErrors) {
 			seen[r.Name] = i
 		}
 		validateMatch(fe, join(p, "match"), r.Match)
-		a.validateSplit(fe, join(p, "split"), r.Split)
+		a.validateSplit(fe, variants, join(p, "split"), r.Split)
 		if r.Mirror != nil {
-			a.validateMirror(fe, join(p, "mirror"), r)
+			a.validateMirror(fe, variants, join(p, "mirror"), r)
 		}
 		if r.Timeout < 0 {
 			fe.add(join(p, "timeout"), "must not be negative, got %v", r.Timeout)
@@ -213,20 +214,24 @@ func (a *App) validateRoutes(fe *fieldErrors) {
 // before them matches every request they would: the same match, or a
 // match of everything. (Routes are tried in order; the first match wins.)
 func (a *App) validateReachable(fe *fieldErrors) {
-	keys := make([]string, len(a.Routes))
+	// The first route that matches everything, and the first route of
+	// each match: one pass, not a comparison of every pair of routes.
+	all := -1
+	first := make(map[string]int, len(a.Routes))
 	for i, r := range a.Routes {
-		keys[i] = matchKey(r.Match)
-		for j := range i {
-			earlier := a.Routes[j]
-			switch keys[j] {
-			case "":
-				fe.add(join(index("routes", i), "match"), "route %q is unreachable: route %q before it matches every request", r.Name, earlier.Name)
-			case keys[i]:
-				fe.add(join(index("routes", i), "match"), "route %q is unreachable: route %q before it has the same match", r.Name, earlier.Name)
-			default:
-				continue
-			}
-			break
+		key := matchKey(r.Match)
+		same, ok := first[key]
+		switch {
+		case all >= 0 && (!ok || all <= same):
+			fe.add(join(index("routes", i), "match"), "route %q is unreachable: route %q before it matches every request", r.Name, a.Routes[all].Name)
+		case ok:
+			fe.add(join(index("routes", i), "match"), "route %q is unreachable: route %q before it has the same match", r.Name, a.Routes[same].Name)
+		}
+		if !ok {
+			first[key] = i
+		}
+		if key == "" && all < 0 {
+			all = i
 		}
 	}
 }

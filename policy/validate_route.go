@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -20,23 +21,43 @@ var retryConditions = []string{
 	"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
 }
 
+// maxNamesListed bounds the names an "unknown variant" problem lists, so
+// that its message stays short however many variants the app has.
+const maxNamesListed = 20
+
 func (a *App) variantNames() string {
-	names := make([]string, len(a.Variants))
-	for i, v := range a.Variants {
+	n := min(len(a.Variants), maxNamesListed)
+	names := make([]string, n)
+	for i, v := range a.Variants[:n] {
 		names[i] = v.Name
 	}
-	return strings.Join(names, ", ")
+	s := strings.Join(names, ", ")
+	if more := len(a.Variants) - n; more > 0 {
+		s += fmt.Sprintf(" and %d more", more)
+	}
+	return s
 }
 
-func (a *App) checkVariantRef(fe *fieldErrors, path, name string) {
+// variantSet is the names of the app's variants, for references to be
+// checked in constant time each: a.Variant scans the list, and routes ×
+// backends × variants would be cubic.
+func (a *App) variantSet() map[string]bool {
+	set := make(map[string]bool, len(a.Variants))
+	for _, v := range a.Variants {
+		set[v.Name] = true
+	}
+	return set
+}
+
+func (a *App) checkVariantRef(fe *fieldErrors, variants map[string]bool, path, name string) {
 	if name == "" {
 		fe.add(path, "variant is required")
-	} else if _, ok := a.Variant(name); !ok && len(a.Variants) > 0 { // no variants at all is reported once
+	} else if !variants[name] && len(a.Variants) > 0 { // no variants at all is reported once
 		fe.add(path, "unknown variant %q (the app has: %s)", name, a.variantNames())
 	}
 }
 
-func (a *App) validateSplit(fe *fieldErrors, path string, split []Backend) {
+func (a *App) validateSplit(fe *fieldErrors, variants map[string]bool, path string, split []Backend) {
 	if len(split) == 0 {
 		fe.add(path, "at least one backend is required")
 		return
@@ -46,7 +67,7 @@ func (a *App) validateSplit(fe *fieldErrors, path string, split []Backend) {
 	complete := true // every weight is set and in range, so the sum means something
 	for j, b := range split {
 		p := index(path, j)
-		a.checkVariantRef(fe, join(p, "variant"), b.Variant)
+		a.checkVariantRef(fe, variants, join(p, "variant"), b.Variant)
 		if first, dup := seen[b.Variant]; dup && b.Variant != "" {
 			fe.add(join(p, "variant"), "variant %q is already in this split (split[%d])", b.Variant, first)
 		} else {
@@ -85,9 +106,9 @@ func liveWeight(r *Route, variant string) uint32 {
 	return 0
 }
 
-func (a *App) validateMirror(fe *fieldErrors, path string, r *Route) {
+func (a *App) validateMirror(fe *fieldErrors, variants map[string]bool, path string, r *Route) {
 	m := r.Mirror
-	a.checkVariantRef(fe, join(path, "variant"), m.Variant)
+	a.checkVariantRef(fe, variants, join(path, "variant"), m.Variant)
 	if m.Variant != "" && liveWeight(r, m.Variant) > 0 {
 		fe.add(join(path, "variant"), "route %q already sends live traffic to variant %q; mirroring to it as well would send it duplicate requests", r.Name, m.Variant)
 	}

@@ -203,8 +203,9 @@ func in(msg, path string) string {
 
 // keyAt finds the mapping key written on line.
 func (ix *lineIndex) keyAt(line int, key string) nodeEntry {
-	for _, e := range ix.entries {
-		if e.keyLine == line && e.key == key {
+	ix.indexLines()
+	for _, i := range ix.keyLines[line] {
+		if e := ix.entries[i]; e.key == key {
 			return e
 		}
 	}
@@ -215,12 +216,11 @@ func (ix *lineIndex) keyAt(line int, key string) nodeEntry {
 // it reported and a text that starts like the (possibly shortened) text it
 // quoted.
 func (ix *lineIndex) valueAt(line int, tag, short string) nodeEntry {
+	ix.indexLines()
 	prefix := strings.TrimSuffix(short, "...")
-	for _, e := range ix.entries {
+	for _, i := range ix.valueLines[line] {
+		e := ix.entries[i]
 		v := e.value
-		if v.Line != line {
-			continue
-		}
 		switch {
 		case tag == "!!seq" && v.Kind == yaml.SequenceNode,
 			tag == "!!map" && v.Kind == yaml.MappingNode,
@@ -229,6 +229,22 @@ func (ix *lineIndex) valueAt(line int, tag, short string) nodeEntry {
 		}
 	}
 	return nodeEntry{}
+}
+
+// indexLines groups the entries by the line of their key and of their
+// value, in document order, once: a document can have as many type errors
+// as entries, and looking each up by a scan of all entries would be
+// quadratic.
+func (ix *lineIndex) indexLines() {
+	if ix.keyLines != nil {
+		return
+	}
+	ix.keyLines = map[int][]int{}
+	ix.valueLines = map[int][]int{}
+	for i, e := range ix.entries {
+		ix.keyLines[e.keyLine] = append(ix.keyLines[e.keyLine], i)
+		ix.valueLines[e.value.Line] = append(ix.valueLines[e.value.Line], i)
+	}
 }
 
 // suggest returns the known name closest to name when it is close enough
