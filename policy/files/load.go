@@ -189,6 +189,19 @@ type reloadResult struct {
 	retry    time.Duration // reload again after this long (a file is settling); 0 for no need
 }
 
+// holds reports whether a wait of d that began at since is still running
+// at now, and if so asks for a reload when it ends.
+func (r *reloadResult) holds(since time.Time, d time.Duration, now time.Time) bool {
+	left := d - now.Sub(since)
+	if left <= 0 {
+		return false
+	}
+	if r.retry == 0 || left < r.retry {
+		r.retry = left
+	}
+	return true
+}
+
 // reload reads the directory again and rebuilds the model if any file's
 // content changed. It returns an error, and changes nothing, when the
 // directory cannot be listed.
@@ -324,14 +337,7 @@ func (s *dirState) settling(st *fileState, now time.Time, res *reloadResult) boo
 	if st.gone.IsZero() {
 		st.gone = now
 	}
-	left := s.settle - now.Sub(st.gone)
-	if left <= 0 {
-		return false
-	}
-	if res.retry == 0 || left < res.retry {
-		res.retry = left
-	}
-	return true
+	return res.holds(st.gone, s.settle, now)
 }
 
 // writingInPlace reports whether content read from a file should wait
@@ -353,14 +359,7 @@ func (s *dirState) writingInPlace(st *fileState, h [sha256.Size]byte, info fs.Fi
 		w = &inPlaceWrite{hash: h, size: info.Size(), mtime: info.ModTime(), since: now}
 		st.writing = w
 	}
-	left := s.inPlace - now.Sub(w.since)
-	if left <= 0 {
-		return false
-	}
-	if res.retry == 0 || left < res.retry {
-		res.retry = left
-	}
-	return true
+	return res.holds(w.since, s.inPlace, now)
 }
 
 // rebuild decides which version of each file is served and builds the
