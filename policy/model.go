@@ -102,9 +102,17 @@ type Variant struct {
 	// DNS is a "host:port" the proxy resolves itself. Exclusive with
 	// Endpoints.
 	DNS string `yaml:"dns,omitempty" json:"dns,omitempty"`
+	// Service takes the variant's endpoints from a Kubernetes Service's
+	// EndpointSlices (ready endpoints only). Exclusive with Endpoints and
+	// DNS. The model holds only the reference: the pipeline resolves it
+	// against the endpoints the Kubernetes source reports
+	// (Model.WithEndpoints), so that pod churn re-sends endpoints without
+	// re-translating routes.
+	Service *ServiceRef `yaml:"service,omitempty" json:"service,omitempty"`
 }
 
-// Available reports whether the variant has somewhere to send traffic.
+// Available reports whether the variant has somewhere to send traffic. A
+// Service variant is available once resolved to at least one endpoint.
 func (v *Variant) Available() bool { return v.DNS != "" || len(v.Endpoints) > 0 }
 
 // Route matches requests and says where they go.

@@ -126,8 +126,11 @@ func (a *App) validateVariants(fe *fieldErrors) {
 		} else {
 			seen[v.Name] = i
 		}
-		if len(v.Endpoints) > 0 && v.DNS != "" {
-			fe.add(p, "set endpoints or dns, not both")
+		if sources := countSet(len(v.Endpoints) > 0, v.DNS != "", v.Service != nil); sources > 1 {
+			fe.add(p, "set one of endpoints, dns or service, not %d", sources)
+		}
+		if v.Service != nil {
+			validateService(fe, join(p, "service"), v.Service)
 		}
 		endpoints := map[string]int{}
 		for j, ep := range v.Endpoints {

@@ -91,7 +91,7 @@ func TestValidate(t *testing.T) {
 			want: []string{
 				`name: "Web" is not a valid app name`,
 				"port: -1 is not a port",
-				"variants[1]: set endpoints or dns, not both",
+				"variants[1]: set one of endpoints, dns or service, not 2",
 				"routes[0].timeout: must not be negative",
 				`routes[1].name: route "default" is declared twice`,
 				`routes[1].split[0].variant: unknown variant "v9"`,

@@ -137,6 +137,12 @@ type dirState struct {
 	// holds what it had at start until the first reload has used it.
 	lastGood LastGood
 	restore  map[string]Saved
+	// sources are the other sources of documents (SetDocuments); reloads
+	// of the directory leave their documents alone. pending are those not
+	// heard from since the start: their saved documents are served until
+	// they are.
+	sources map[string]bool
+	pending map[string]bool
 	// persistErr is told when lastGood fails: serving goes on.
 	persistErr func(error)
 }
@@ -157,6 +163,9 @@ type fileState struct {
 	// restored: served was saved before a restart, as the file's current
 	// content is not good.
 	restored bool
+	// source is the source of a document that is not a file of the
+	// directory (see Watcher.SetDocuments); "" for a file.
+	source string
 	// saved is the hash of the content lastGood holds for the file.
 	saved [sha256.Size]byte
 }
@@ -171,7 +180,7 @@ type inPlaceWrite struct {
 }
 
 func newDirState(dir string, settle time.Duration) *dirState {
-	return &dirState{dir: dir, settle: settle, files: map[string]*fileState{}, model: &policy.Model{}, persistErr: func(error) {}}
+	return &dirState{dir: dir, settle: settle, files: map[string]*fileState{}, model: &policy.Model{}, persistErr: func(error) {}, sources: map[string]bool{}, pending: map[string]bool{}}
 }
 
 // withLastGood makes s keep served contents in lg, and serve, at the first
@@ -250,10 +259,9 @@ func (s *dirState) reload(now time.Time) (reloadResult, error) {
 			st.current, st.data = nil, nil
 		}
 	}
-	s.restoreLastGood(paths)
-	deleted := false
+	deleted := s.restoreLastGood(paths)
 	for path, st := range s.files {
-		if slices.Contains(paths, path) || s.settling(st, now, &res) {
+		if st.source != "" || slices.Contains(paths, path) || s.settling(st, now, &res) {
 			continue
 		}
 		delete(s.files, path)
@@ -277,11 +285,18 @@ func (s *dirState) reload(now time.Time) (reloadResult, error) {
 // version of each file whose content is not good now (it failed, or
 // cannot be read), and forgets saved files that are gone: deleting a file
 // withdraws its apps, across a restart too.
-func (s *dirState) restoreLastGood(paths []string) {
+//
+// It reports whether it served a saved document of another source, which
+// calls for a rebuild even when no file changed.
+func (s *dirState) restoreLastGood(paths []string) (documents bool) {
 	if s.restore == nil {
-		return
+		return false
 	}
 	for path, saved := range s.restore {
+		if source := s.sourceOf(path); source != "" {
+			documents = s.restoreDocument(source, path, saved) || documents
+			continue
+		}
 		st := s.files[path]
 		if st == nil || !slices.Contains(paths, path) {
 			s.forget(path)
@@ -299,6 +314,7 @@ func (s *dirState) restoreLastGood(paths []string) {
 		st.served, st.loadedAt, st.restored = &f, saved.LoadedAt, true
 	}
 	s.restore = nil
+	return documents
 }
 
 // persist saves the content a file is served from, when it changed.

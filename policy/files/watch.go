@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,11 @@ type WatcherOptions struct {
 	// LastGood, if set, keeps each file's last good content across
 	// restarts: at start, a file that is not good is served from it.
 	LastGood LastGood
+	// Sources names the other sources of policy documents that will call
+	// SetDocuments (the Kubernetes source's "configmap"). With LastGood,
+	// the documents each served before a restart are served again from
+	// the start until it reports its own.
+	Sources []string
 }
 
 // WatcherStats are counters for metrics. Reloads and ReloadErrors only
@@ -92,6 +98,8 @@ type Watcher struct {
 	mu    sync.Mutex // guards state and stats
 	state *dirState
 	stats WatcherStats
+	// changed asks Run to publish after SetDocuments rebuilt the model.
+	changed chan struct{}
 
 	running atomic.Bool
 }
@@ -120,8 +128,17 @@ func NewWatcher(dir string, opts WatcherOptions) (*Watcher, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	dir = filepath.Clean(dir)
-	w := &Watcher{dir: dir, opts: opts, log: log, state: newDirState(dir, opts.MaxDelay)}
+	w := &Watcher{dir: dir, opts: opts, log: log, state: newDirState(dir, opts.MaxDelay), changed: make(chan struct{}, 1)}
 	w.state.inPlace = opts.Settle
+	for _, source := range opts.Sources {
+		// A document's path starts with its source's name: a relative
+		// policy directory of that name would make files look like
+		// documents.
+		if first, _, _ := strings.Cut(filepath.ToSlash(dir), "/"); first == source {
+			return nil, fmt.Errorf("policy directory %s: name it otherwise, or by an absolute path: %q is the name of a source of policy documents", dir, source)
+		}
+		w.state.sources[source], w.state.pending[source] = true, true
+	}
 	w.state.persistErr = func(err error) { log.Error("last good policy", "error", err) }
 	if opts.LastGood != nil {
 		if err := w.state.withLastGood(opts.LastGood); err != nil {
@@ -267,6 +284,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 			rebuild()
 		case <-settle.C:
 			rebuild()
+		case <-w.changed:
+			publish()
 		}
 	}
 }
