@@ -27,6 +27,19 @@ const httpProtocolOptionsName = "envoy.extensions.upstreams.http.v3.HttpProtocol
 // nothing to serve, and a withdrawn mirror's variant is left out with it.
 type clusterSet map[string]*policy.Variant
 
+// groupClusters is the cluster set of a group's apps (sorted by name):
+// for Envoy, the apps it listens for (a port); for gRPC, every app.
+func groupClusters(apps []*policy.App, kind ClientKind) clusterSet {
+	s := clusterSet{}
+	for _, app := range apps {
+		if kind == Envoy && app.Port == 0 {
+			continue
+		}
+		s.addApp(app, kind)
+	}
+	return s
+}
+
 func (s clusterSet) addApp(app *policy.App, kind ClientKind) {
 	add := func(name string) {
 		if v, ok := app.Variant(name); ok {

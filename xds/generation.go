@@ -17,6 +17,13 @@ type Generation struct {
 	grouper *Grouper
 	// build makes a group's resources: the model's, or a stage's (Staged).
 	build func(GroupKey) (*Resources, error)
+	// reuse holds, for WithEndpoints, the previous generation's snapshot
+	// of each group it had built: a group found here takes its routing
+	// from it and builds only its endpoints. Snapshots, not the previous
+	// generation, so that a run of endpoint changes is not a chain of
+	// generations kept alive.
+	reuse      map[GroupKey]*Snapshot
+	reuseModel *policy.Model
 
 	mu    sync.Mutex
 	snaps map[GroupKey]*built
@@ -52,6 +59,10 @@ func (g *Generation) Snapshot(key GroupKey) (*Snapshot, error) {
 	}
 	g.mu.Unlock()
 	b.once.Do(func() {
+		if before := g.reuse[key]; before != nil {
+			b.snap, b.err = before.WithEndpoints(endpointChanges(g.reuseModel, g.Model, key))
+			return
+		}
 		// NewSnapshot validates while it marshals.
 		res, err := g.build(key)
 		if err != nil {
@@ -61,4 +72,21 @@ func (g *Generation) Snapshot(key GroupKey) (*Snapshot, error) {
 		b.snap, b.err = NewSnapshot(res)
 	})
 	return b.snap, b.err
+}
+
+// built returns the snapshots built so far, by group; failed ones are
+// left out.
+func (g *Generation) built() map[GroupKey]*Snapshot {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[GroupKey]*Snapshot, len(g.snaps))
+	for key, b := range g.snaps {
+		// A build in progress is waited for: its snapshot is the one the
+		// group's proxies are about to hold.
+		b.once.Do(func() {})
+		if b.snap != nil {
+			out[key] = b.snap
+		}
+	}
+	return out
 }

@@ -107,13 +107,20 @@ func NewSnapshot(res *Resources) (*Snapshot, error) {
 	if err := errors.Join(errs[:len(jobs)]...); err != nil {
 		return nil, err
 	}
-	h := fnv.New64a()
 	for i, url := range PushOrder {
 		s.types[url] = built[i]
-		fmt.Fprintf(h, "%s=%s;", url, built[i].Version)
 	}
-	s.Version = hex.EncodeToString(h.Sum(nil))
+	s.Version = s.typesVersion()
 	return s, nil
+}
+
+// typesVersion is the snapshot's version: the hash of its types'.
+func (s *Snapshot) typesVersion() string {
+	h := fnv.New64a()
+	for _, url := range PushOrder {
+		fmt.Fprintf(h, "%s=%s;", url, s.types[url].Version)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func newTypeSnapshot(url string, msgs []proto.Message) (*TypeSnapshot, error) {

@@ -96,11 +96,9 @@ func translateEnvoy(apps []*policy.App) *Resources {
 		return nil
 	})
 	mirrors := map[string]uint32{}
-	clusters := clusterSet{}
 	for i, port := range ports {
 		res.Listeners = append(res.Listeners, portListener(port))
 		for _, app := range byPort[port] {
-			clusters.addApp(app, Envoy)
 			for key, n := range mirrorFractions(app) {
 				mirrors[key] = n
 			}
@@ -110,14 +108,13 @@ func translateEnvoy(apps []*policy.App) *Resources {
 			VirtualHosts: vhosts[i],
 		})
 	}
-	res.Clusters, res.Endpoints = clusters.build(Envoy)
+	res.Clusters, res.Endpoints = groupClusters(apps, Envoy).build(Envoy)
 	res.Runtimes = []*runtime.Runtime{runtimeLayer(mirrors)}
 	return res
 }
 
 func translateGRPC(apps []*policy.App) *Resources {
 	res := &Resources{}
-	clusters := clusterSet{}
 	for host, app := range grpcHosts(apps) {
 		res.Listeners = append(res.Listeners, apiListener(host, GRPCRouteConfigName(app.Name)))
 	}
@@ -126,10 +123,9 @@ func translateGRPC(apps []*policy.App) *Resources {
 			Name:         GRPCRouteConfigName(app.Name),
 			VirtualHosts: []*route.VirtualHost{virtualHost(app, 0, GRPC)},
 		})
-		clusters.addApp(app, GRPC)
 	}
 	sort.Slice(res.Listeners, func(i, j int) bool { return res.Listeners[i].Name < res.Listeners[j].Name })
-	res.Clusters, res.Endpoints = clusters.build(GRPC)
+	res.Clusters, res.Endpoints = groupClusters(apps, GRPC).build(GRPC)
 	return res
 }
 

@@ -3,17 +3,21 @@
 // to xDS, and its publication, staged make before break. cmd only wires
 // it (decision 0015).
 //
-// Today the input is the one source's latest model: the directory watcher
-// (policy/files) calls SetModel with each new one. A second source (the
-// Kubernetes objects of issue 11) would be merged with it here, in
-// SetModel, before the runner: that merge is the seam, and it is not
-// built until the second source exists.
+// Its inputs are the policy — the documents of every source (the
+// directory's files, the Kubernetes source's ConfigMaps), merged by the
+// one set policy/files keeps (decision 0017), which calls SetModel with
+// each new model — and the endpoints of the Services variants name, from
+// the Kubernetes source (Endpoints). The runner lays the experiments on
+// the policy; Publish resolves the Services against the endpoints and
+// translates. An endpoint change alone re-sends only endpoints (see
+// endpoints.go).
 package pipeline
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,13 +69,16 @@ type Metrics interface {
 	SnapshotError()
 }
 
-// Config wires a Pipeline. Every field is required.
+// Config wires a Pipeline. Every field is required but Endpoints.
 type Config struct {
 	Stager   Stager
 	Routes   RouteWaiter
 	Observer Observer
 	Metrics  Metrics
 	Log      hclog.Logger
+	// Endpoints resolves the Services variants name; nil leaves them
+	// without endpoints (no Kubernetes source).
+	Endpoints EndpointSource
 }
 
 // Pipeline serves each model it is given: see the package comment. It is
@@ -81,13 +88,20 @@ type Pipeline struct {
 	cfg    Config
 	runner Runner
 	ready  atomic.Bool
+
+	// publishMu orders publications: the runner's, and the endpoint
+	// changes' (endpoints.go). last is what the last one served.
+	publishMu sync.Mutex
+	last      *served
+	// endpointsChanged asks the endpoints loop to serve new endpoints.
+	endpointsChanged chan struct{}
 }
 
 var _ analysis.Publisher = (*Pipeline)(nil)
 
 // New returns a pipeline serving through cfg's parts.
 func New(cfg Config) *Pipeline {
-	return &Pipeline{cfg: cfg}
+	return &Pipeline{cfg: cfg, endpointsChanged: make(chan struct{}, 1)}
 }
 
 // SetRunner sets the experiment runner, which publishes through p: call
@@ -110,6 +124,9 @@ func (p *Pipeline) Start(ctx context.Context, initial *policy.Model) error {
 	}
 	p.runner.Start(ctx)
 	p.SetModel(ctx, initial)
+	if p.cfg.Endpoints != nil {
+		go p.serveEndpoints(ctx)
+	}
 	return nil
 }
 
@@ -144,17 +161,31 @@ func (p *Pipeline) SetModel(ctx context.Context, m *policy.Model) {
 	log.Info("policy served", "apps", len(m.Apps), "experiments", len(m.Experiments))
 }
 
-// Publish translates m and serves it. On an error proxies keep the last
-// good configuration, and Ready is unchanged.
+// Publish resolves m's Services against the current endpoints, translates
+// it and serves it. On an error proxies keep the last good configuration,
+// and Ready is unchanged.
 func (p *Pipeline) Publish(ctx context.Context, m *policy.Model) error {
+	p.publishMu.Lock()
+	defer p.publishMu.Unlock()
 	start := time.Now()
-	if err := p.cfg.Stager.Publish(ctx, xds.NewGeneration(m)); err != nil {
+	table := p.endpoints(m)
+	gen := xds.NewGeneration(m.WithEndpoints(table))
+	if err := p.serve(ctx, gen); err != nil {
+		return err
+	}
+	p.last = &served{model: m, table: table, gen: gen}
+	p.cfg.Log.Debug("configuration served", "apps", len(m.Apps), "took", time.Since(start))
+	return nil
+}
+
+// serve hands gen to the stager; the caller holds publishMu.
+func (p *Pipeline) serve(ctx context.Context, gen *xds.Generation) error {
+	if err := p.cfg.Stager.Publish(ctx, gen); err != nil {
 		p.cfg.Metrics.SnapshotError()
 		p.cfg.Log.Error("new configuration not served; proxies keep the last good one", "error", err)
 		return err
 	}
 	p.ready.Store(true)
-	p.cfg.Log.Debug("configuration served", "apps", len(m.Apps), "took", time.Since(start))
 	return nil
 }
 

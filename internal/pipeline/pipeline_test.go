@@ -112,12 +112,18 @@ type recording struct {
 	*server.Publisher
 	mu   sync.Mutex
 	gens []*xds.Generation
+	// handed is signalled after each generation is recorded.
+	handed chan struct{}
 }
 
 func (r *recording) Publish(ctx context.Context, next *xds.Generation) error {
 	r.mu.Lock()
 	r.gens = append(r.gens, next)
 	r.mu.Unlock()
+	select {
+	case r.handed <- struct{}{}:
+	default:
+	}
 	return r.Publisher.Publish(ctx, next)
 }
 
@@ -156,7 +162,7 @@ func newRig(t *testing.T, stateDir string) *rig {
 	xdsMetrics := server.NewMetrics(prom)
 	cache := server.NewCache(server.CacheOptions{OnSnapshotError: func(xds.GroupKey, error) { xdsMetrics.SnapshotError() }})
 	registry := server.NewRegistry(cache, xdsMetrics)
-	staged := &recording{Publisher: server.NewPublisher(cache, registry)}
+	staged := &recording{Publisher: server.NewPublisher(cache, registry), handed: make(chan struct{}, 1)}
 	t.Cleanup(staged.Close)
 	logs := &syncBuffer{}
 	log := hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})
