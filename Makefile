@@ -57,6 +57,17 @@ e2e-seeds:
 clients:
 	npm ci --prefix test/clients/node --no-audit --no-fund
 
+## kube-apiserver: build the Kubernetes API server that the Kubernetes tests run (test/kube), once,
+## into the cache directory where they look for it (10–20 min on 2 cores the first time; .ci/run
+## does the same). Delete the binary to build it again. etcd comes from apt-get install etcd-server.
+## Any other binary: KUBE_APISERVER=/path/to/kube-apiserver make test.
+K8S_VERSION ?= v1.37.2
+.PHONY: kube-apiserver
+kube-apiserver:
+	@kas="$${XDG_CACHE_HOME:-$$HOME/.cache}/shadowplane/k8s-$(K8S_VERSION)/kube-apiserver"; \
+	  if "$$kas" --version >/dev/null 2>&1; then echo "$$kas is built"; \
+	  else test/kube/build-kube-apiserver.sh "$$(dirname "$$kas")" $(K8S_VERSION); fi
+
 ## envoy-configs: regenerate envoy-configs/*.yaml from `shadowplane bootstrap`.
 envoy-configs:
 	$(GO) test ./envoy-configs/ -update

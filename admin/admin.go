@@ -49,12 +49,33 @@ type Experiments interface {
 	States() []analysis.State
 }
 
+// Leadership says which replica runs the experiments, under leader
+// election (*k8s.Elector).
+type Leadership interface {
+	// Identity is this replica's name in the Lease.
+	Identity() string
+	// Leader is the replica holding the Lease, "" if none is known.
+	Leader() string
+	// IsLeader reports whether this replica holds it.
+	IsLeader() bool
+}
+
+// LeaderStatus is the leadership as /api/v1/experiments shows it.
+type LeaderStatus struct {
+	Identity string `json:"identity"`
+	Leader   string `json:"leader"`
+	Leading  bool   `json:"leading"`
+}
+
 // Config wires the API to the running components.
 type Config struct {
 	Proxies     Proxies
 	Snapshots   Snapshots
 	Policies    Policies
 	Experiments Experiments
+	// Leadership, when set, is shown with the experiments: replicas under
+	// leader election.
+	Leadership Leadership
 	// Ready reports whether the first policy load was served.
 	Ready    func() bool
 	Gatherer prometheus.Gatherer
@@ -102,7 +123,11 @@ func NewHandler(cfg Config) http.Handler {
 		if cfg.Experiments != nil {
 			states = redacted(cfg.Experiments.States())
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"experiments": states})
+		body := map[string]any{"experiments": states}
+		if l := cfg.Leadership; l != nil {
+			body["leadership"] = LeaderStatus{Identity: l.Identity(), Leader: l.Leader(), Leading: l.IsLeader()}
+		}
+		writeJSON(w, http.StatusOK, body)
 	})
 	mux.Handle("GET /ui/", ui.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))

@@ -44,7 +44,7 @@ type Publisher interface {
 
 // RunnerConfig wires a Runner.
 type RunnerConfig struct {
-	Store     *Store
+	Store     StateStore
 	Observer  Observer
 	Publisher Publisher
 	Log       hclog.Logger
@@ -55,18 +55,42 @@ type RunnerConfig struct {
 	After func(time.Duration) <-chan time.Time
 	// OnChange is told after every state change (for metrics, live views).
 	OnChange func(*State)
+	// Follower makes the runner start as a follower, for replicas under
+	// leader election: it serves the model with the states the leader
+	// saved (SetStates), and runs, saves and deletes nothing until Lead.
+	// Without it the runner leads from the start, as a single process
+	// does.
+	Follower bool
 }
 
 // Runner runs every experiment of the served model, one goroutine each,
-// and keeps their states durable.
+// and keeps their states durable. Under leader election only the leader
+// does; a follower serves the leader's states (see Lead, Follow and
+// SetStates).
 type Runner struct {
 	cfg RunnerConfig
 
-	mu      sync.Mutex
-	ctx     context.Context
-	model   *policy.Model
-	states  map[string]*State
-	cancels map[string]context.CancelFunc
+	mu  sync.Mutex
+	ctx context.Context
+	// leading: this runner runs the experiments and writes their states.
+	// Every write to the store checks it under mu (storeLocked), so once
+	// Follow has cleared it nothing more is written.
+	leading bool
+	// term counts leaderships, so that the end of an earlier one (its
+	// context's AfterFunc) cannot end a later one.
+	term uint64
+	// loops are the goroutines of the current leadership, which Follow
+	// waits for.
+	loops *sync.WaitGroup
+	// saved is the last SetStates, taken while following.
+	saved    *savedStates
+	model    *policy.Model
+	modelSet bool
+	states   map[string]*State
+	// heldLogged is the reason last logged for each held experiment, so
+	// that states taken again and again log a hold once.
+	heldLogged map[string]string
+	cancels    map[string]context.CancelFunc
 	// loaded are the states read at start not yet checked against a
 	// policy that has their experiment (see checkLoadedLocked).
 	loaded map[string]bool
@@ -95,17 +119,14 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading experiment state: %w", err)
 	}
-	// A state that cannot be its experiment's holds the experiment: it is
-	// neither served nor silently replaced by a new start.
-	for name, err := range invalid {
-		cfg.Log.Error("experiment state invalid: the experiment is held, its route follows the policy, and the file is left as it is", "experiment", name, "error", err)
-		states[name] = held(name, err, cfg.Now())
+	r := &Runner{
+		cfg: cfg, leading: !cfg.Follower, loops: &sync.WaitGroup{}, model: &policy.Model{},
+		cancels: map[string]context.CancelFunc{}, heldLogged: map[string]string{},
 	}
-	loaded := make(map[string]bool, len(states))
-	for name := range states {
-		loaded[name] = true
-	}
-	return &Runner{cfg: cfg, states: states, loaded: loaded, cancels: map[string]context.CancelFunc{}, model: &policy.Model{}}, nil
+	r.mu.Lock()
+	r.takeStatesLocked(&savedStates{states: states, invalid: invalid})
+	r.mu.Unlock()
+	return r, nil
 }
 
 // Effective is the model to serve for m under the current states. States
@@ -115,14 +136,20 @@ func (r *Runner) Effective(m *policy.Model) *policy.Model {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.checkLoadedLocked(m)
-	states := r.states
-	if len(r.loaded) > 0 {
-		states = maps.Clone(r.states)
-		for name := range r.loaded {
-			delete(states, name)
-		}
+	return Effective(m, r.servedLocked())
+}
+
+// servedLocked are the states served: every state but those read (or
+// taken from the leader) not yet checked against the model.
+func (r *Runner) servedLocked() map[string]*State {
+	if len(r.loaded) == 0 {
+		return r.states
 	}
-	return Effective(m, states)
+	states := maps.Clone(r.states)
+	for name := range r.loaded {
+		delete(states, name)
+	}
+	return states
 }
 
 // checkLoadedLocked checks the states read at start against m, each once m
@@ -145,8 +172,8 @@ func (r *Runner) checkLoadedLocked(m *policy.Model) {
 			continue
 		default:
 			if err := st.checkModel(m, e); err != nil {
-				err = fmt.Errorf("%s: %w", r.cfg.Store.path(name), err)
-				r.cfg.Log.Error("experiment state invalid: the experiment is held, its route follows the policy, and the file is left as it is", "experiment", name, "error", err)
+				err = fmt.Errorf("%s: %w", r.cfg.Store.Where(name), err)
+				r.logHeldLocked(name, err)
 				st = held(name, err, r.cfg.Now())
 				st.Spec = *e
 				r.states[name] = st
@@ -160,8 +187,12 @@ func (r *Runner) checkLoadedLocked(m *policy.Model) {
 }
 
 // Start lets SetModel start experiments, under ctx; Wait returns once
-// they have all stopped after ctx ends.
+// they have all stopped after ctx ends. A Follower's experiments start
+// under Lead's context instead: Start does nothing.
 func (r *Runner) Start(ctx context.Context) {
+	if r.cfg.Follower {
+		return
+	}
 	r.mu.Lock()
 	r.ctx = ctx
 	r.mu.Unlock()
@@ -174,16 +205,32 @@ func (r *Runner) Wait() { r.wg.Wait() }
 // edited ones whose identity changed, lets the others pick up their new
 // settings at the next iteration, forgets removed ones (their routes fall
 // back to the policy), and publishes the effective model.
+//
+// A follower only serves m with the leader's states, each checked against
+// m again (followModelLocked).
 func (r *Runner) SetModel(ctx context.Context, m *policy.Model) error {
 	r.mu.Lock()
-	r.model = m
+	r.model, r.modelSet = m, true
+	if r.leading {
+		r.applyModelLocked()
+	} else {
+		r.followModelLocked()
+	}
+	r.mu.Unlock()
+	return r.publish(ctx, "")
+}
+
+// applyModelLocked makes the experiments run as r.model says: see
+// SetModel. Called by the leader, with r.mu.
+func (r *Runner) applyModelLocked() {
+	m := r.model
 	r.checkLoadedLocked(m)
 	keep := map[string]bool{}
 	for i := range m.Experiments {
 		e := m.Experiments[i]
 		keep[e.Name] = true
 		st := r.states[e.Name]
-		if st != nil && st.invalid != "" && !r.cfg.Store.exists(e.Name) {
+		if st != nil && st.invalid != "" && !r.cfg.Store.Exists(e.Name) {
 			r.cfg.Log.Info("invalid experiment state removed: starting the experiment afresh", "experiment", e.Name)
 			st = nil
 		}
@@ -194,7 +241,7 @@ func (r *Runner) SetModel(ctx context.Context, m *policy.Model) error {
 				// experiment, as when edited while it runs, but said
 				// where it is seen.
 				anew = fmt.Sprintf("%s was saved for %s, the policy now says %s: a new experiment",
-					r.cfg.Store.path(e.Name), identity(&st.Spec), identity(&e))
+					r.cfg.Store.Where(e.Name), identity(&st.Spec), identity(&e))
 				r.cfg.Log.Warn("experiment edited while stopped: restarting it", "experiment", e.Name, "why", anew)
 			} else {
 				r.cfg.Log.Info("experiment edited: restarting it", "experiment", e.Name)
@@ -212,7 +259,7 @@ func (r *Runner) SetModel(ctx context.Context, m *policy.Model) error {
 			}
 			r.states[e.Name] = st
 			delete(r.loaded, e.Name)
-			if err := r.cfg.Store.Save(st); err != nil {
+			if err := r.storeLocked(st); err != nil {
 				r.cfg.Log.Error("saving experiment state", "experiment", e.Name, "error", err)
 			}
 		}
@@ -223,7 +270,7 @@ func (r *Runner) SetModel(ctx context.Context, m *policy.Model) error {
 			r.cfg.Log.Info("paused experiment edited: resuming it", "experiment", e.Name)
 			st.Stage, st.NoData, st.Failures = Running, 0, 0
 			st.Reason, st.UpdatedAt = "resumed after an edit", r.cfg.Now()
-			if err := r.cfg.Store.Save(st); err != nil {
+			if err := r.storeLocked(st); err != nil {
 				r.cfg.Log.Error("saving experiment state", "experiment", e.Name, "error", err)
 			}
 		}
@@ -246,14 +293,12 @@ func (r *Runner) SetModel(ctx context.Context, m *policy.Model) error {
 			delete(r.states, name)
 			delete(r.loaded, name)
 			if invalid {
-				r.cfg.Log.Warn("the experiment's invalid state file is left as it is", "experiment", name, "file", r.cfg.Store.path(name))
+				r.cfg.Log.Warn("the experiment's invalid state file is left as it is", "experiment", name, "file", r.cfg.Store.Where(name))
 			} else if err := r.cfg.Store.Delete(name); err != nil {
 				r.cfg.Log.Error("deleting experiment state", "experiment", name, "error", err)
 			}
 		}
 	}
-	r.mu.Unlock()
-	return r.publish(ctx, "")
 }
 
 // judgingEdit names what an edit changed in how the experiment judges
@@ -311,9 +356,12 @@ func findRoute(m *policy.Model, e *policy.Experiment) *policy.Route {
 func (r *Runner) startLocked(name string) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	r.cancels[name] = cancel
+	loops := r.loops
 	r.wg.Add(1)
+	loops.Add(1)
 	go func() {
 		defer r.wg.Done()
+		defer loops.Done()
 		r.loop(ctx, name)
 	}()
 }
@@ -332,7 +380,7 @@ func (r *Runner) stopLocked(name string) {
 func (r *Runner) publish(ctx context.Context, app string) error {
 	r.publishMu.Lock()
 	r.mu.Lock()
-	m := Effective(r.model, r.states)
+	m := Effective(r.model, r.servedLocked())
 	r.mu.Unlock()
 	err := r.cfg.Publisher.Publish(ctx, m)
 	r.publishMu.Unlock()
@@ -463,7 +511,7 @@ func (r *Runner) iterate(ctx context.Context, name string, mine *State) next {
 	// The decision is made on a copy, saved, and only then becomes the
 	// state: a decision that would not survive a restart is never served.
 	next, moved := cur.Apply(d, obs, now)
-	if err := r.cfg.Store.Save(&next); err != nil {
+	if err := r.storeLocked(&next); err != nil {
 		cur.Reason = fmt.Sprintf("could not save the decision (%s: %s), so it was not applied; retrying in %s: %v", d.Action, d.Reason, spec.Interval, err)
 		cur.UpdatedAt = now
 		r.notifyLocked(cur)
@@ -569,6 +617,11 @@ func (r *Runner) rollout(ctx context.Context, name string, mine *State) error {
 	if r.states[name] != mine {
 		return errors.New("restarted")
 	}
+	if ctx.Err() != nil {
+		// Stopped (Follow) while waiting: a deposed leader decides
+		// nothing more.
+		return ctx.Err()
+	}
 	if err != nil {
 		mine.Stage, mine.Route = Halted, mine.LastGood
 		mine.Reason = "a proxy rejected the step; last good weights restored: " + err.Error()
@@ -578,9 +631,12 @@ func (r *Runner) rollout(ctx context.Context, name string, mine *State) error {
 			r.cfg.Log.Error("saving the halted experiment; after a restart the rejected step would be served again", "experiment", name, "error", serr)
 		}
 		r.cfg.Log.Error("experiment halted", "experiment", name, "error", err)
+		loops := r.loops
 		r.wg.Add(1)
+		loops.Add(1)
 		go func() {
 			defer r.wg.Done()
+			defer loops.Done()
 			r.publish(context.WithoutCancel(ctx), "")
 		}()
 		return err
@@ -595,9 +651,21 @@ func (r *Runner) rollout(ctx context.Context, name string, mine *State) error {
 }
 
 func (r *Runner) saveLocked(st *State) error {
-	err := r.cfg.Store.Save(st)
+	err := r.storeLocked(st)
 	r.notifyLocked(st)
 	return err
+}
+
+// errNotLeading is why a follower's runner saves nothing.
+var errNotLeading = errors.New("not the leader: only the leader saves experiment states")
+
+// storeLocked saves st, if this runner leads. Called with r.mu: Follow
+// clears leading under it, so no save starts after Follow has begun.
+func (r *Runner) storeLocked(st *State) error {
+	if !r.leading {
+		return errNotLeading
+	}
+	return r.cfg.Store.Save(st)
 }
 
 // notifyLocked tells OnChange of a state change. Called with r.mu.

@@ -11,6 +11,38 @@ import (
 	"github.com/shadowplane/shadowplane/internal/atomicfile"
 )
 
+// StateStore keeps the experiments' states durably, one per experiment.
+// The leading Runner saves every decision there before serving it, reads
+// every state when it starts or becomes the leader (Lead), and deletes a
+// state whose experiment left the policy; a follower never writes.
+// Store keeps them in a directory (--state-dir); k8s.StateStore keeps them
+// in ConfigMaps, for replicas under leader election.
+//
+// The Runner calls it with its lock held, one call at a time: an
+// implementation that waits on a network bounds every call.
+type StateStore interface {
+	// Save writes st as the state of experiment st.Experiment. An error
+	// means it may not have been written: the decision is not applied.
+	Save(st *State) error
+	// LoadAll reads every saved state, keyed by experiment name. A state
+	// that can be read but cannot be its experiment's (CheckSaved fails)
+	// is in invalid, under the same key, with an error naming where it
+	// is (Where): its experiment is held, and the state left as it is. err
+	// is for what could not be read at all.
+	LoadAll() (states map[string]*State, invalid map[string]error, err error)
+	// Delete removes the state of experiment name, when the experiment
+	// leaves the policy; removing one that is not there is no error.
+	Delete(name string) error
+	// Exists reports whether a state is saved for experiment name, or
+	// cannot be told not to be.
+	Exists(name string) bool
+	// Where names where the state of experiment name is kept, for
+	// messages: a file's path, a ConfigMap's namespace and name.
+	Where(name string) string
+}
+
+var _ StateStore = (*Store)(nil)
+
 // Store keeps experiment states as one JSON file each in a directory.
 // Every save is atomic and durable — written to a temporary file, synced,
 // renamed over the old one, and the directory synced — so a crash at any
@@ -29,7 +61,8 @@ func NewStore(dir string) (*Store, error) {
 
 const stateSuffix = ".state.json"
 
-func (s *Store) path(name string) string { return filepath.Join(s.dir, name+stateSuffix) }
+// Where is the path of experiment name's state file.
+func (s *Store) Where(name string) string { return filepath.Join(s.dir, name+stateSuffix) }
 
 // Save writes st durably.
 func (s *Store) Save(st *State) error {
@@ -37,7 +70,7 @@ func (s *Store) Save(st *State) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(s.path(st.Experiment), b, 0o640)
+	return atomicfile.Write(s.Where(st.Experiment), b, 0o640)
 }
 
 // LoadAll reads every saved state, keyed by its file's name. A file that
@@ -79,16 +112,16 @@ func (s *Store) LoadAll() (states map[string]*State, invalid map[string]error, e
 	return states, invalid, errors.Join(errs...)
 }
 
-// exists reports whether a state file is saved for the experiment name (or
+// Exists reports whether a state file is saved for the experiment name (or
 // cannot be told not to be).
-func (s *Store) exists(name string) bool {
-	_, err := os.Lstat(s.path(name))
+func (s *Store) Exists(name string) bool {
+	_, err := os.Lstat(s.Where(name))
 	return !errors.Is(err, os.ErrNotExist)
 }
 
 // Delete removes a state, when its experiment leaves the policy.
 func (s *Store) Delete(name string) error {
-	err := os.Remove(s.path(name))
+	err := os.Remove(s.Where(name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

@@ -41,6 +41,12 @@ func (st *State) checkFile(name string) error {
 	return nil
 }
 
+// CheckSaved reports why st, saved as the state of experiment name (read
+// from its file, its ConfigMap), cannot be that experiment's state, as
+// checkFile does. A StateStore's LoadAll puts a state that fails it in
+// invalid.
+func (st *State) CheckSaved(name string) error { return st.checkFile(name) }
+
 // check reports why r is not a split in percent: every backend named
 // once, with a weight from 0 to 100, the weights summing to 100.
 func (r Route) check() error {
@@ -104,7 +110,7 @@ func (st *State) checkModel(m *policy.Model, e *policy.Experiment) error {
 // is for a person to look at.
 func held(name string, err error, now time.Time) *State {
 	reason := fmt.Sprintf("held: the saved state is invalid (%v); it is not used and not overwritten: the route serves the policy's weights "+
-		"and nothing is judged until the file is removed (then restart, or edit the policy) or the experiment is made a new one "+
+		"and nothing is judged until it is removed (its file or ConfigMap; then restart, or edit the policy) or the experiment is made a new one "+
 		"(its app, route, testing, deployment, baseline or candidates changed)", err)
 	return &State{
 		Experiment: name, Stage: Paused, Reason: reason, UpdatedAt: now, invalid: err.Error(),

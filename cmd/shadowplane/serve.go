@@ -19,6 +19,7 @@ import (
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/internal/pipeline"
+	"github.com/shadowplane/shadowplane/k8s"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/policy/files"
 	"github.com/shadowplane/shadowplane/xds"
@@ -33,6 +34,7 @@ type serveConfig struct {
 	adminHost string
 	logLevel  string
 	logJSON   bool
+	kube      kubeConfig
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -45,11 +47,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.adminHost, "admin-allowed-hosts", "", "comma-separated host `NAMES` the admin API answers to besides IP addresses and localhost (a Service or DNS name); others get 403, which defeats DNS rebinding")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `LEVEL`: trace, debug, info, warn, error")
 	fs.BoolVar(&cfg.logJSON, "log-json", false, "log as JSON lines")
+	cfg.kube.flags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if cfg.policies == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: shadowplane serve --policies DIR [--xds-addr ADDR] [--admin-addr ADDR]")
+		fmt.Fprintln(stderr, "usage: shadowplane serve --policies DIR [--xds-addr ADDR] [--admin-addr ADDR] [--k8s | --kubeconfig FILE [--leader-elect]]")
+		return errUsage
+	}
+	if err := cfg.kube.check(); err != nil {
+		fmt.Fprintln(stderr, "shadowplane serve:", err)
 		return errUsage
 	}
 	return serve(ctx, cfg, newLogger(stderr, cfg.logLevel, cfg.logJSON))
@@ -57,7 +64,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // serve runs the control plane until ctx is done: the policy watcher feeds
 // models to the pipeline, which serves them through the cache; the ADS
-// server serves the cache, the admin API shows it all.
+// server serves the cache, the admin API shows it all. With Kubernetes,
+// ConfigMaps join the watcher's documents, EndpointSlices resolve the
+// pipeline's Services, and under --leader-elect the elected replica runs
+// the experiments while the others serve the states it saves.
 func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	// Any return, an error included, stops everything started under ctx.
 	ctx, cancel := context.WithCancel(ctx)
@@ -78,18 +88,32 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	staged := server.NewPublisher(cache, registry)
 	defer staged.Close()
 
+	var kube *kubeSources
+	if cfg.kube.enabled {
+		var err error
+		if kube, err = newKubeSources(cfg.kube, log.Named("k8s")); err != nil {
+			return err
+		}
+	}
 	defs, _ := metrics.NewDefinitions() // the built-ins, until a policy is read
 	observer := analysis.NewMetricsObserver(ctx, defs, newSlog(log.Named("metrics")))
 	pipe := pipeline.New(pipeline.Config{Stager: staged, Routes: registry, Observer: observer, Metrics: xdsMetrics, Log: log})
-	store, err := analysis.NewStore(cfg.stateDir)
-	if err != nil {
-		return err
+	var store analysis.StateStore
+	if cfg.kube.leaderElect {
+		store = kube.stateStore()
+	} else {
+		fileStore, err := analysis.NewStore(cfg.stateDir)
+		if err != nil {
+			return err
+		}
+		store = fileStore
 	}
 	runner, err := analysis.NewRunner(analysis.RunnerConfig{
 		Store:     store,
 		Observer:  observer,
 		Publisher: pipe,
 		Log:       log.Named("analysis"),
+		Follower:  cfg.kube.leaderElect,
 	})
 	if err != nil {
 		return err
@@ -99,9 +123,20 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	if err != nil {
 		return err
 	}
-	watcher, err := files.NewWatcher(cfg.policies, files.WatcherOptions{Publish: func(m *policy.Model) { pipe.SetModel(ctx, m) }, Logger: newSlog(log.Named("policy")), LastGood: lastGood})
+	var sources []string
+	if kube != nil {
+		sources = []string{k8s.ConfigMapSource}
+	}
+	watcher, err := files.NewWatcher(cfg.policies, files.WatcherOptions{Publish: func(m *policy.Model) { pipe.SetModel(ctx, m) }, Logger: newSlog(log.Named("policy")), LastGood: lastGood, Sources: sources})
 	if err != nil {
 		return err
+	}
+	errc := make(chan error, 8)
+	if kube != nil {
+		if err := kube.start(ctx, watcher, pipe.EndpointsChanged, errc); err != nil {
+			return err
+		}
+		pipe.SetEndpoints(kube.endpoints)
 	}
 	registerPolicyMetrics(reg, watcher)
 	reg.MustRegister(admin.NewExperimentCollector(runner))
@@ -112,6 +147,11 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	defer cancel() // before Wait: experiment loops stop with ctx
 	if err := pipe.Start(ctx, watcher.Model()); err != nil {
 		return err
+	}
+	if cfg.kube.leaderElect {
+		if err := kube.lead(ctx, runner, errc); err != nil {
+			return err
+		}
 	}
 
 	xdsLis, err := net.Listen("tcp", cfg.xdsAddr)
@@ -127,11 +167,15 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 		log.Warn("admin API is not on loopback: it shows every upstream address", "addr", cfg.adminAddr)
 	}
 
+	adminCfg := admin.Config{
+		Proxies: registry, Snapshots: cache, Policies: watcher, Experiments: runner,
+		Ready: pipe.Ready, Gatherer: reg, AllowedHosts: splitList(cfg.adminHost),
+	}
+	if cfg.kube.leaderElect {
+		adminCfg.Leadership = kube.elector
+	}
 	adminSrv := &http.Server{
-		Handler: admin.NewHandler(admin.Config{
-			Proxies: registry, Snapshots: cache, Policies: watcher, Experiments: runner,
-			Ready: pipe.Ready, Gatherer: reg, AllowedHosts: splitList(cfg.adminHost),
-		}),
+		Handler:           admin.NewHandler(adminCfg),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	xdsSrv := server.New(ctx, cache, registry, server.Options{
@@ -146,7 +190,6 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	log.Info("point Envoy at it", "command", fmt.Sprintf("shadowplane bootstrap --xds %s --node NODE --cluster CLUSTER > envoy.yaml && envoy -c envoy.yaml", xdsLis.Addr()))
 	log.Info("or a proxyless gRPC client", "target", "xds:///HOST", "bootstrap", "GRPC_XDS_BOOTSTRAP pointing at server_uri "+xdsLis.Addr().String())
 
-	errc := make(chan error, 3)
 	go func() { errc <- xdsSrv.Serve(ctx, xdsLis) }()
 	go func() {
 		if err := adminSrv.Serve(adminLis); !errors.Is(err, http.ErrServerClosed) {

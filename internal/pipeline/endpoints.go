@@ -26,6 +26,10 @@ type served struct {
 	gen   *xds.Generation
 }
 
+// SetEndpoints sets the source of endpoints, before Start: the source
+// needs the pipeline's EndpointsChanged, so it is made after the pipeline.
+func (p *Pipeline) SetEndpoints(src EndpointSource) { p.cfg.Endpoints = src }
+
 // EndpointsChanged tells the pipeline that the source's endpoints changed.
 // It never blocks: changes that come while one is being served are
 // served together, next.
