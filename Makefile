@@ -51,6 +51,12 @@ bench-decisions:
 e2e-seeds:
 	SHADOWPLANE_SEEDS=1 $(GO) test -count=1 -run '^TestSeed' -v -timeout 60m ./test/e2e/
 
+## bench-k8s: 10,000 EndpointSlice endpoints churning at 50 changes a second through a real kube-apiserver
+## (make kube-apiserver first): serve's CPU per change and the time until a proxy has it (about a minute).
+.PHONY: bench-k8s
+bench-k8s:
+	SHADOWPLANE_K8S_SCALE=1 $(GO) test -count=1 -run '^TestScaleEndpointChurn$$' -v -timeout 10m ./test/e2e/kubernetes/
+
 ## clients: install the Node client of the client matrix (test/e2e/clients_test.go) at the versions
 ## its package-lock.json pins; the C-core client is Debian's python3-grpcio (.ci/run installs both).
 .PHONY: clients

@@ -44,6 +44,9 @@ type Config struct {
 	// OnACK, if set, is called after each ACK is sent, from the proxy's
 	// goroutine.
 	OnACK func(typeURL, version string, at time.Time)
+	// OnResponse, if set, is called with each response when it arrives,
+	// before it is answered, from the proxy's goroutine.
+	OnResponse func(r *discovery.DiscoveryResponse, at time.Time)
 }
 
 // Run runs the proxy until ctx is done or the stream fails.
@@ -120,6 +123,9 @@ func Run(ctx context.Context, cfg Config) error {
 				}
 			}
 			continue
+		}
+		if cfg.OnResponse != nil {
+			cfg.OnResponse(r, time.Now())
 		}
 		switch cfg.Behavior {
 		case NeverACK:
