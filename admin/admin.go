@@ -4,6 +4,9 @@
 //
 // It listens on loopback unless told otherwise: the config dump shows every
 // upstream address, which is not for everyone who can reach the host.
+// Reading is open there; the one kind of change, controls on experiments
+// (POST /api/v1/experiments/{name}/{action}), needs a bearer token and a
+// same-site request (auth.go, controls.go).
 package admin
 
 import (
@@ -82,6 +85,12 @@ type Config struct {
 	// AllowedHosts are the host names, besides IP addresses and
 	// localhost, that requests may name in Host (see hostGuard).
 	AllowedHosts []string
+	// Controls, when set, takes POST /api/v1/experiments/{name}/{action}
+	// (*analysis.Runner).
+	Controls Controls
+	// Token guards every state-changing endpoint (LoadToken); without it
+	// they answer 403. Read-only endpoints stay open.
+	Token *Token
 }
 
 // NewHandler returns the admin API.
@@ -129,6 +138,7 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, body)
 	})
+	mux.Handle("POST /api/v1/experiments/{name}/{action}", requireToken(cfg.Token, handleControl(cfg.Controls)))
 	mux.Handle("GET /ui/", ui.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	mux.HandleFunc("GET /debug/config_dump", func(w http.ResponseWriter, r *http.Request) {

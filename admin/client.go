@@ -1,10 +1,14 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/shadowplane/shadowplane/analysis"
 )
@@ -32,4 +36,81 @@ func FetchExperiments(ctx context.Context, c *http.Client, base string) ([]analy
 		return nil, fmt.Errorf("%s: %w", req.URL, err)
 	}
 	return body.Experiments, nil
+}
+
+// ControlError is a control request the API refused: its HTTP status and
+// the API's message.
+type ControlError struct {
+	Status  int
+	Message string
+}
+
+func (e *ControlError) Error() string {
+	var hint string
+	switch e.Status {
+	case http.StatusUnauthorized:
+		hint = "not authorized"
+	case http.StatusForbidden:
+		hint = "forbidden"
+	case http.StatusNotFound:
+		hint = "no such experiment"
+	case http.StatusConflict:
+		hint = "not applicable now"
+	case http.StatusServiceUnavailable:
+		hint = "unavailable"
+	case http.StatusBadRequest, http.StatusUnsupportedMediaType, http.StatusRequestEntityTooLarge:
+		hint = "bad request"
+	default:
+		hint = http.StatusText(e.Status)
+	}
+	if e.Message == "" {
+		return fmt.Sprintf("%s (HTTP %d)", hint, e.Status)
+	}
+	return fmt.Sprintf("%s (HTTP %d): %s", hint, e.Status, e.Message)
+}
+
+// Control asks the control plane whose admin API is at base to take
+// action on experiment name, with the bearer token, and returns the new
+// state. A refusal is a *ControlError. actor, when not empty, is who the
+// history says acted.
+func Control(ctx context.Context, c *http.Client, base, token, name string, action analysis.Action, body ControlRequest, actor string) (analysis.State, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return analysis.State{}, err
+	}
+	u := base + "/api/v1/experiments/" + url.PathEscape(name) + "/" + url.PathEscape(string(action))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(data))
+	if err != nil {
+		return analysis.State{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if actor != "" {
+		req.Header.Set(ActorHeader, actor)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return analysis.State{}, fmt.Errorf("is shadowplane serve running? %w", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return analysis.State{}, fmt.Errorf("%s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(raw))
+		}
+		return analysis.State{}, &ControlError{Status: resp.StatusCode, Message: e.Error}
+	}
+	var st analysis.State
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return analysis.State{}, fmt.Errorf("%s: %w", u, err)
+	}
+	return st, nil
 }

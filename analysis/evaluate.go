@@ -319,7 +319,7 @@ func wait(e *policy.Experiment, pr *policy.Route, d Decision, action, reason, fi
 		d.Reason = reason + "; " + field + " is rollback"
 	default:
 		d.Action, d.Stage = Pause, Paused
-		d.Reason = reason + "; paused for a person: the weights stay; edit the experiment (e.g. a longer maxStepDuration) to resume it"
+		d.Reason = reason + "; paused for a person: the weights stay; resume it (shadowplane resume), or edit the experiment (e.g. a longer maxStepDuration)"
 	}
 	return d
 }

@@ -61,6 +61,22 @@ type RunnerConfig struct {
 	// Without it the runner leads from the start, as a single process
 	// does.
 	Follower bool
+	// Leader names the current leader, for ErrNotLeader's message; nil or
+	// "" when unknown.
+	Leader func() string
+	// Gate, when set, is asked before a step moves the weights (GateStep)
+	// and before a promotion (GatePromotion); a non-nil error holds the
+	// decision (the stage stays, the reason says the error) until the
+	// next look, which asks again. It is never called with the runner's
+	// lock held, and must return once ctx ends. A person's approve or
+	// promote does not ask it.
+	Gate func(ctx context.Context, st State, gate GateKind) error
+	// WriteBack, when set, is called after a promotion of an experiment
+	// with writeBack: true, or a promote with ControlOptions.Write, with
+	// the final state: it writes the route's weights back to the policy.
+	// Its error is logged and recorded in the state's Events; the
+	// promotion stands.
+	WriteBack func(e *policy.Experiment, st State) error
 }
 
 // Runner runs every experiment of the served model, one goroutine each,
@@ -501,6 +517,22 @@ func (r *Runner) iterate(ctx context.Context, name string, mine *State) next {
 		return stop
 	}
 	d := Evaluate(&spec, pr, &st, obs, now)
+	if kind := gateKind(&st, d); kind != "" && r.cfg.Gate != nil {
+		if err := r.cfg.Gate(ctx, st, kind); err != nil {
+			if ctx.Err() != nil {
+				return stop
+			}
+			r.mu.Lock()
+			if r.states[name] == mine && ctx.Err() == nil {
+				mine.Reason = fmt.Sprintf("%s held by the %s gate: %v; asking again in %s (decision: %s)", d.Action, kind, err, spec.Interval, d.Reason)
+				mine.UpdatedAt = now
+				r.notifyLocked(mine)
+			}
+			r.mu.Unlock()
+			r.cfg.Log.Warn("experiment step held by its gate", "experiment", name, "gate", string(kind), "error", err)
+			return carryOn
+		}
+	}
 
 	r.mu.Lock()
 	cur := r.states[name]
@@ -510,7 +542,11 @@ func (r *Runner) iterate(ctx context.Context, name string, mine *State) next {
 	}
 	// The decision is made on a copy, saved, and only then becomes the
 	// state: a decision that would not survive a restart is never served.
+	// One at an approval gate of the policy waits there instead.
 	next, moved := cur.Apply(d, obs, now)
+	if gate := approvalGate(&spec, cur, d); gate != "" {
+		next, moved = waitAt(cur, gate, d, obs, now), false
+	}
 	if err := r.storeLocked(&next); err != nil {
 		cur.Reason = fmt.Sprintf("could not save the decision (%s: %s), so it was not applied; retrying in %s: %v", d.Action, d.Reason, spec.Interval, err)
 		cur.UpdatedAt = now
@@ -522,13 +558,16 @@ func (r *Runner) iterate(ctx context.Context, name string, mine *State) next {
 	*cur = next
 	r.notifyLocked(cur)
 	r.mu.Unlock()
-	r.cfg.Log.Info("experiment look", "experiment", name, "action", string(d.Action), "reason", d.Reason, "weights", fmt.Sprint(d.Route.Weights()))
+	r.cfg.Log.Info("experiment look", "experiment", name, "action", string(d.Action), "reason", next.Reason, "weights", fmt.Sprint(next.Route.Weights()))
 	if moved {
 		if err := r.rollout(ctx, name, mine); err != nil {
 			return stop
 		}
 	}
-	if d.Stage.Done() {
+	if next.Stage == Completed && d.Action == PromoteWinner && spec.WriteBack {
+		r.writeBack(name, &spec, next)
+	}
+	if next.Stage.Done() {
 		return stop
 	}
 	return carryOn
@@ -540,7 +579,7 @@ func (r *Runner) iterate(ctx context.Context, name string, mine *State) next {
 func (r *Runner) restartWindow(name string, mine *State, from time.Time, why string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.states[name] != mine {
+	if r.states[name] != mine || mine.Stage != Running {
 		return false
 	}
 	r.restartWindowLocked(mine, from, why)
@@ -600,7 +639,7 @@ func (r *Runner) rollout(ctx context.Context, name string, mine *State) error {
 			break
 		}
 		r.mu.Lock()
-		if r.states[name] == mine {
+		if r.states[name] == mine && ctx.Err() == nil {
 			mine.Reason = "waiting for every proxy to ACK the step: " + err.Error()
 			mine.UpdatedAt = r.cfg.Now()
 			r.notifyLocked(mine)

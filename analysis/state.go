@@ -34,11 +34,25 @@ const (
 	// maxStepDuration, or metrics down too long) and waits for a person:
 	// the weights stay, and editing the experiment resumes it.
 	Paused Stage = "Paused"
+	// WaitingApproval: the experiment reached an approval gate of its
+	// policy (State.Gate names it) and waits for a person's approve; the
+	// weights stay where they are.
+	WaitingApproval Stage = "WaitingApproval"
 )
 
 // Done reports whether the experiment has stopped deciding: it ended, or
-// it is paused.
+// it is paused or waiting for approval.
 func (s Stage) Done() bool { return s != Running }
+
+// Ended reports whether the experiment ended: it completed, rolled back
+// (aborted included), failed or halted. Only retry starts it again.
+func (s Stage) Ended() bool {
+	switch s {
+	case Completed, RolledBack, Failed, Halted:
+		return true
+	}
+	return false
+}
 
 // Action is what one iteration decided.
 type Action string
@@ -109,6 +123,16 @@ type State struct {
 	StartedAt   time.Time `json:"startedAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`
 	History     []Record  `json:"history"`
+	// Events are what people and hooks did to the experiment (controls,
+	// webhook results), oldest first, at most maxEvents.
+	Events []HistoryEntry `json:"events,omitempty"`
+	// Gate names the approval gate a WaitingApproval experiment waits at
+	// ("beforePromotion", "beforeWeight 50").
+	Gate string `json:"gate,omitempty"`
+	// Held is the decision held at Gate, applied when it is approved.
+	Held *HeldDecision `json:"held,omitempty"`
+	// Approved are the gates approved in this run: they do not wait again.
+	Approved []string `json:"approved,omitempty"`
 
 	// invalid says why the state saved for this experiment could not be
 	// used, when it could not: the experiment is held (Paused, with no

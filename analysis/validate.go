@@ -10,7 +10,7 @@ import (
 )
 
 // stages are the stages a saved state may be in.
-var stages = []Stage{Running, Completed, RolledBack, Failed, Halted, Paused}
+var stages = []Stage{Running, Completed, RolledBack, Failed, Halted, Paused, WaitingApproval}
 
 // checkFile reports why st, read from the state file of experiment name,
 // cannot be that experiment's state: no identity (an empty object), the
@@ -37,6 +37,11 @@ func (st *State) checkFile(name string) error {
 	}
 	if err := st.LastGood.check(); err != nil {
 		return fmt.Errorf("lastGood: %w", err)
+	}
+	if st.Held != nil {
+		if err := st.Held.Route.check(); err != nil {
+			return fmt.Errorf("held: route: %w", err)
+		}
 	}
 	return nil
 }

@@ -123,9 +123,19 @@ type Experiment struct {
 	OnSuccess string `yaml:"onSuccess,omitempty" json:"onSuccess,omitempty"`
 	// OnFailure is rollback or keep. Default rollback.
 	OnFailure string `yaml:"onFailure,omitempty" json:"onFailure,omitempty"`
+	// Approval names the points where the experiment waits for a
+	// person's approve before it goes on.
+	Approval *Approval `yaml:"approval,omitempty" json:"approval,omitempty"`
+	// WriteBack, after a promotion, writes the route's final weights into
+	// the policy file, so that the promotion outlives the experiment.
+	WriteBack bool `yaml:"writeBack,omitempty" json:"writeBack,omitempty"`
 
 	// Metrics says where metric values come from.
 	Metrics MetricsSource `yaml:"metrics,omitempty" json:"metrics,omitempty"`
+
+	// Webhooks are told of the experiment's events, or asked before a
+	// step or a promotion; see Webhook and docs/webhooks.md.
+	Webhooks []Webhook `yaml:"webhooks,omitempty" json:"webhooks,omitempty"`
 
 	// Source says where the experiment was declared.
 	Source Source `yaml:"-" json:"source"`
@@ -140,6 +150,17 @@ type Steps struct {
 	MaxWeight uint32 `yaml:"maxWeight,omitempty" json:"maxWeight,omitempty"`
 	// StepWeight is the most the candidate gains in one step. Default 10.
 	StepWeight uint32 `yaml:"stepWeight,omitempty" json:"stepWeight,omitempty"`
+}
+
+// Approval gates: where an experiment stops in WaitingApproval until a
+// person approves (shadowplane approve EXPERIMENT).
+type Approval struct {
+	// BeforePromotion waits before the winner is promoted.
+	BeforePromotion bool `yaml:"beforePromotion,omitempty" json:"beforePromotion,omitempty"`
+	// BeforeWeight waits before the step that would give a Progressive
+	// canary's candidate this weight (percent) or more; once approved, the
+	// step is taken and later steps do not wait again.
+	BeforeWeight uint32 `yaml:"beforeWeight,omitempty" json:"beforeWeight,omitempty"`
 }
 
 // Objective is a limit on a metric. A version passes when its value is at

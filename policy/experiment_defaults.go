@@ -62,6 +62,9 @@ func (e *Experiment) Defaults() {
 	if e.Metrics.Provider == "" {
 		e.Metrics.Provider = ProviderScrape
 	}
+	for i := range e.Webhooks {
+		e.Webhooks[i].defaults()
+	}
 }
 
 // relative reports whether an objective is relative to the baseline.

@@ -34,6 +34,7 @@ func (e *Experiment) validate() fieldErrors {
 	e.validateTiming(&fe)
 	e.validateActions(&fe)
 	e.validateMetrics(&fe)
+	e.validateWebhooks(&fe)
 	return fe
 }
 
@@ -188,6 +189,33 @@ func (e *Experiment) validateActions(fe *fieldErrors) {
 	for _, w := range []struct{ path, v string }{{"onInconclusive", e.OnInconclusive}, {"onNoData", e.OnNoData}} {
 		if !slices.Contains([]string{Hold, Pause, Rollback}, w.v) {
 			fe.add(w.path, "%q: use hold, pause or rollback", w.v)
+		}
+	}
+	e.validateApproval(fe)
+	if e.WriteBack && e.OnSuccess != Promote {
+		fe.add("writeBack", "writes a promotion back to the policy, but onSuccess is %q: use onSuccess: promote, or leave writeBack out (promote --write still writes)", e.OnSuccess)
+	}
+}
+
+func (e *Experiment) validateApproval(fe *fieldErrors) {
+	a := e.Approval
+	if a == nil {
+		return
+	}
+	if !a.BeforePromotion && a.BeforeWeight == 0 {
+		fe.add("approval", "names no gate: set beforePromotion: true, beforeWeight: N (percent), or both")
+	}
+	if a.BeforePromotion && e.OnSuccess != Promote {
+		fe.add("approval.beforePromotion", "onSuccess is %q: there is no promotion to approve", e.OnSuccess)
+	}
+	if a.BeforeWeight > 0 {
+		switch {
+		case e.Testing != Canary || e.Deployment != Progressive:
+			fe.add("approval.beforeWeight", "only a Progressive Canary moves its candidate's weight step by step")
+		case a.BeforeWeight > 100:
+			fe.add("approval.beforeWeight", "%d is more than 100 (weights are percentages of the route)", a.BeforeWeight)
+		case e.Steps.MaxWeight > 0 && a.BeforeWeight > e.Steps.MaxWeight:
+			fe.add("approval.beforeWeight", "%d is above steps.maxWeight %d: no step ever reaches it", a.BeforeWeight, e.Steps.MaxWeight)
 		}
 	}
 }

@@ -102,6 +102,7 @@ var schemaRejects = []string{
 	"split-missing", "unknown-field", "unknown-route-field", "wrong-kind",
 	"wrong-type-port",
 	"experiment-conformance-two", "experiment-unknown-pattern",
+	"experiment-approval-empty", "experiment-approval-weight",
 }
 
 func TestSchemaRejectsBadFiles(t *testing.T) {
@@ -374,6 +375,22 @@ metrics: {targets: {"*": ["https://envoy:9901/stats/prometheus"]}}
 		{"target key not a version", strings.Replace(canary, "{v1:", "{V1:", 1), false},
 		{"targets not lists", strings.Replace(ab, `["https://envoy:9901/stats/prometheus"]`, `"https://envoy:9901/stats/prometheus"`, 1), false},
 		{"unknown metrics field", strings.Replace(conformance, "provider: prometheus", "provider: prometheus, query: up", 1), false},
+		{"approval gates", canary + "approval: {beforeWeight: 50, beforePromotion: true}\nwriteBack: true\n", true},
+		{"approval before promotion", canary + "approval: {beforePromotion: true}\n", true},
+		{"approval as a word", canary + "approval: beforePromotion\n", false},
+		{"approval empty", canary + "approval: {}\n", false},
+		{"approval unknown gate", canary + "approval: {beforeStep: 2}\n", false},
+		{"approval weight zero", canary + "approval: {beforeWeight: 0}\n", false},
+		{"approval weight over 100", canary + "approval: {beforeWeight: 101}\n", false},
+		{"writeBack not a bool", canary + "writeBack: yes please\n", false},
+		{"webhooks", canary + "webhooks: [{name: a, url: \"https://u:p@h.example/x\", events: [step, aborted], format: slack, timeout: 2s, retries: 0}, {name: g, url: \"http://127.0.0.1:1/c\", type: confirm-promotion}]\n", true},
+		{"webhook without url", canary + "webhooks: [{name: a}]\n", false},
+		{"webhook ftp url", canary + "webhooks: [{name: a, url: \"ftp://h/x\"}]\n", false},
+		{"webhook unknown event", canary + "webhooks: [{name: a, url: \"http://h/x\", events: [finished]}]\n", false},
+		{"webhook unknown type", canary + "webhooks: [{name: a, url: \"http://h/x\", type: confirm}]\n", false},
+		{"webhook unknown format", canary + "webhooks: [{name: a, url: \"http://h/x\", format: teams}]\n", false},
+		{"webhook retries over 10", canary + "webhooks: [{name: a, url: \"http://h/x\", retries: 11}]\n", false},
+		{"webhook unknown field", canary + "webhooks: [{name: a, url: \"http://h/x\", secret: s}]\n", false},
 	}
 	sch := compileSchema(t)
 	dir := t.TempDir()

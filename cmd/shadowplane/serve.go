@@ -35,6 +35,10 @@ type serveConfig struct {
 	logLevel  string
 	logJSON   bool
 	kube      kubeConfig
+
+	// adminTokenFile holds the bearer token of the admin API's
+	// state-changing endpoints.
+	adminTokenFile string
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -45,6 +49,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.xdsAddr, "xds-addr", "127.0.0.1:18000", "xDS (ADS over gRPC) listen `ADDR`")
 	fs.StringVar(&cfg.adminAddr, "admin-addr", admin.DefaultAddress, "admin HTTP listen `ADDR`; keep it on loopback unless you mean otherwise")
 	fs.StringVar(&cfg.adminHost, "admin-allowed-hosts", "", "comma-separated host `NAMES` the admin API answers to besides IP addresses and localhost (a Service or DNS name); others get 403, which defeats DNS rebinding")
+	fs.StringVar(&cfg.adminTokenFile, "admin-token-file", "", "`FILE` (mode 0600) holding the bearer token that pausing, aborting, promoting... experiments through the admin API needs; required when --admin-addr is not loopback")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `LEVEL`: trace, debug, info, warn, error")
 	fs.BoolVar(&cfg.logJSON, "log-json", false, "log as JSON lines")
 	cfg.kube.flags(fs)
@@ -72,6 +77,17 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	// Any return, an error included, stops everything started under ctx.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The token first: a bad file stops serve before anything starts.
+	var adminToken *admin.Token
+	if cfg.adminTokenFile != "" {
+		var err error
+		if adminToken, err = admin.LoadToken(cfg.adminTokenFile); err != nil {
+			return err
+		}
+	}
+	if err := admin.CheckExposure(cfg.adminAddr, adminToken); err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	xdsMetrics := server.NewMetrics(reg)
@@ -170,6 +186,7 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	adminCfg := admin.Config{
 		Proxies: registry, Snapshots: cache, Policies: watcher, Experiments: runner,
 		Ready: pipe.Ready, Gatherer: reg, AllowedHosts: splitList(cfg.adminHost),
+		Controls: runner, Token: adminToken,
 	}
 	if cfg.kube.leaderElect {
 		adminCfg.Leadership = kube.elector

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 
@@ -20,9 +21,11 @@ import (
 func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("validate", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: shadowplane validate PATH...")
+		fmt.Fprintln(stderr, "usage: shadowplane validate [--state-dir DIR] PATH...")
 		fmt.Fprintln(stderr, "\nCheck policy files, or every policy file of a directory, as serve would load them.")
+		fs.PrintDefaults()
 	}
+	stateDir := fs.String("state-dir", ".shadowplane-state", "`DIR` where serve keeps experiment progress: warn about ended experiments whose removal would move traffic")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -30,7 +33,7 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		fs.Usage()
 		return errUsage
 	}
-	problems, warnings, apps, nFiles := validatePaths(fs.Args())
+	problems, warnings, apps, nFiles := validatePaths(fs.Args(), loadStates(*stateDir))
 	for _, p := range problems {
 		fmt.Fprintln(stdout, p)
 	}
@@ -53,7 +56,10 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 // its own (read the same way, so a FIFO, a device or a file over the size
 // limit is a problem, not a hang); then checks all the files together,
 // since apps in different files must not collide either.
-func validatePaths(paths []string) (problems, warnings []string, apps, nFiles int) {
+//
+// states are the experiments' saved states, for promotionWarnings; nil
+// when there are none.
+func validatePaths(paths []string, states map[string]*analysis.State) (problems, warnings []string, apps, nFiles int) {
 	var all []policy.File
 	for _, path := range paths {
 		info, err := os.Stat(path)
@@ -75,6 +81,7 @@ func validatePaths(paths []string) (problems, warnings []string, apps, nFiles in
 			}
 			ps, ws := experimentProblems(model)
 			problems, warnings = append(problems, ps...), append(warnings, ws...)
+			warnings = append(warnings, promotionWarnings(model, states)...)
 			nFiles += len(statuses)
 			apps += len(model.Apps)
 			continue
@@ -104,6 +111,7 @@ func validatePaths(paths []string) (problems, warnings []string, apps, nFiles in
 		}
 		eps, ews := experimentProblems(model)
 		problems, warnings = append(problems, eps...), append(warnings, ews...)
+		warnings = append(warnings, promotionWarnings(model, states)...)
 		apps += len(model.Apps)
 	}
 	return problems, warnings, apps, nFiles
@@ -134,4 +142,106 @@ func experimentProblems(m *policy.Model) (problems, warnings []string) {
 		warnings = append(warnings, w.Error())
 	}
 	return problems, warnings
+}
+
+// loadStates reads the experiments' saved states from dir, best effort:
+// validate runs where serve may never have, so a missing or unreadable
+// directory, or a state that cannot be read, only means fewer warnings.
+// The directory is not created.
+func loadStates(dir string) map[string]*analysis.State {
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return nil
+	}
+	store, err := analysis.NewStore(dir)
+	if err != nil {
+		return nil
+	}
+	states, _, _ := store.LoadAll()
+	return states
+}
+
+// promotionWarnings warns about each experiment of m that has ended
+// (promoted, completed, rolled back, failed) serving its route otherwise
+// than the policy says: removing the experiment would move the traffic to
+// what the policy says. A state saved for another app or route than the
+// experiment names now is an old one, and not compared.
+func promotionWarnings(m *policy.Model, states map[string]*analysis.State) []string {
+	var out []string
+	for i := range m.Experiments {
+		e := &m.Experiments[i]
+		st := states[e.Name]
+		if st == nil || len(st.Route.Split) == 0 || st.Spec.App != e.App || st.Spec.Route != e.Route {
+			continue
+		}
+		if st.Stage != analysis.Completed && st.Stage != analysis.RolledBack && st.Stage != analysis.Failed {
+			continue
+		}
+		app, ok := m.App(e.App)
+		if !ok {
+			continue
+		}
+		var route *policy.Route
+		for j := range app.Routes {
+			if app.Routes[j].Name == e.Route {
+				route = &app.Routes[j]
+			}
+		}
+		if route == nil {
+			continue
+		}
+		mirrorOff := st.Route.MirrorOff && route.Mirror != nil
+		if maps.Equal(liveSplit(st.Route.Split), liveSplit(route.Split)) && !mirrorOff {
+			continue
+		}
+		served, says := liveWeights(st.Route.Split), liveWeights(route.Split)
+		if mirrorOff {
+			served += " and the mirror off"
+			says += fmt.Sprintf(" and a mirror to %s", route.Mirror.Variant)
+		}
+		var msg string
+		if w, ok := liveSplit(st.Route.Split)[st.Winner]; ok && st.Stage == analysis.Completed {
+			promoted := fmt.Sprintf("%s to %d", st.Winner, w)
+			if mirrorOff {
+				promoted += " and turned the mirror off"
+			}
+			msg = fmt.Sprintf("%s/%s: experiment %s promoted %s, but the policy says %s: removing the experiment moves traffic back; write the weights with `shadowplane promote %s --write` or edit the route",
+				e.App, e.Route, e.Name, promoted, says, e.Name)
+		} else {
+			msg = fmt.Sprintf("%s/%s: experiment %s ended %s serving %s, but the policy says %s: removing the experiment moves traffic; edit the route to say what is served",
+				e.App, e.Route, e.Name, st.Stage, served, says)
+		}
+		out = append(out, policy.Problem{File: e.Source.File, Line: e.Source.Line, Message: "warning: " + msg}.Error())
+	}
+	return out
+}
+
+// liveSplit is the weight of each backend of a split that gets traffic. A lone
+// backend without a weight gets it all.
+func liveSplit(split []policy.Backend) map[string]uint32 {
+	out := map[string]uint32{}
+	for _, b := range split {
+		switch {
+		case b.Weight == nil && len(split) == 1:
+			out[b.Variant] = 100
+		case b.Weight != nil && *b.Weight > 0:
+			out[b.Variant] = *b.Weight
+		}
+	}
+	return out
+}
+
+// liveWeights writes the backends of a split that get traffic, in order:
+// "v1 90, v2 10".
+func liveWeights(split []policy.Backend) string {
+	var parts []string
+	w := liveSplit(split)
+	for _, b := range split {
+		if n, ok := w[b.Variant]; ok {
+			parts = append(parts, fmt.Sprintf("%s %d", b.Variant, n))
+		}
+	}
+	if len(parts) == 0 {
+		return "no traffic"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -266,11 +266,131 @@
 
     const objectives = (spec.objectives || []).map((o, i) => objectiveChart(history, o, i, colour));
     return el('article', { class: 'card', 'data-experiment': st.experiment, 'data-stage': st.stage },
-      header, facts, legend,
+      header, facts, controlsBar(st), legend,
       el('div', { class: 'charts' },
         el('figure', { class: 'chart wide' }, el('figcaption', null, 'Weights per iteration'), weightsChart(history, versions, colour, width)),
         objectives),
+      eventsTable(st.events || []),
       decisionsTable(history, versions));
+  }
+
+  // ---- controls -----------------------------------------------------
+
+  // ACTIONS lists what a person may do to an experiment in each stage;
+  // the API is the judge (409 otherwise), this only spares useless buttons.
+  const ACTIONS = {
+    Running: ['pause', 'promote', 'abort'],
+    Paused: ['resume', 'promote', 'abort'],
+    WaitingApproval: ['approve', 'pause', 'promote', 'abort'],
+    Halted: ['retry', 'abort'],
+    Completed: ['retry'], RolledBack: ['retry'], Failed: ['retry'], Aborted: ['retry'],
+  };
+  const ALL_ACTIONS = ['pause', 'resume', 'abort', 'promote', 'approve', 'retry'];
+  const TOKEN_KEY = 'shadowplane.adminToken';
+
+  function controlsBar(st) {
+    const actions = ACTIONS[st.stage] || ALL_ACTIONS;
+    return el('div', { class: 'controls', 'data-testid': 'controls' },
+      actions.map((a) => {
+        const b = el('button', { type: 'button', 'data-testid': 'control', 'data-action': a }, a);
+        b.addEventListener('click', () => openControl(st.experiment, a));
+        return b;
+      }));
+  }
+
+  // The token lives in sessionStorage: this tab only, sent by fetch as a
+  // header, which no page of another site can make the browser send.
+  function storedToken() {
+    try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; }
+  }
+  function storeToken(t) {
+    try {
+      if (t) sessionStorage.setItem(TOKEN_KEY, t); else sessionStorage.removeItem(TOKEN_KEY);
+    } catch (e) { /* storage off: ask each time */ }
+  }
+
+  let pending = null; // {name, action} the dialog is open for
+
+  function openControl(name, action) {
+    pending = { name, action };
+    $('control-title').textContent = action[0].toUpperCase() + action.slice(1) + ' ' + name + '?';
+    $('control-reason').value = '';
+    $('control-write').checked = false;
+    $('control-write-row').hidden = action !== 'promote';
+    $('control-token').value = '';
+    $('control-token-row').hidden = storedToken() !== '';
+    $('control-error').textContent = '';
+    $('control-confirm').disabled = false;
+    $('control-dialog').showModal();
+    $('control-reason').focus();
+  }
+
+  async function confirmControl() {
+    if (!pending) return;
+    const { name, action } = pending;
+    const typed = $('control-token').value.trim();
+    const token = typed || storedToken();
+    if (!token) {
+      $('control-token-row').hidden = false;
+      $('control-error').textContent = 'The admin token is needed.';
+      $('control-token').focus();
+      return;
+    }
+    $('control-confirm').disabled = true;
+    let resp, body;
+    try {
+      resp = await fetch(new URL('../api/v1/experiments/' + encodeURIComponent(name) + '/' + encodeURIComponent(action), location.href), {
+        method: 'POST', cache: 'no-store', credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', 'Authorization': 'Bearer ' + token },
+        body: JSON.stringify({ reason: $('control-reason').value, write: action === 'promote' && $('control-write').checked }),
+      });
+      body = await resp.json().catch(() => ({}));
+    } catch (err) {
+      $('control-error').textContent = 'Request failed: ' + err.message;
+      $('control-confirm').disabled = false;
+      return;
+    }
+    if (resp.status === 401) {
+      storeToken('');
+      $('control-token-row').hidden = false;
+      $('control-token').value = '';
+      $('control-error').textContent = 'HTTP 401: ' + (body.error || 'not authorized') + '. Enter the admin token.';
+      $('control-confirm').disabled = false;
+      return;
+    }
+    if (!resp.ok) {
+      $('control-error').textContent = 'HTTP ' + resp.status + ': ' + (body.error || resp.statusText);
+      $('control-confirm').disabled = false;
+      return;
+    }
+    storeToken(token);
+    pending = null;
+    $('control-dialog').close();
+    lastBody.delete('../api/v1/experiments'); // redraw at the next poll
+  }
+
+  function initControls() {
+    $('control-confirm').addEventListener('click', confirmControl);
+    $('control-cancel').addEventListener('click', () => { pending = null; $('control-dialog').close(); });
+    $('control-reason').addEventListener('keydown', (e) => { if (e.key === 'Enter') confirmControl(); });
+    $('control-token').addEventListener('keydown', (e) => { if (e.key === 'Enter') confirmControl(); });
+  }
+
+  // eventsTable shows the last things people and hooks did to the
+  // experiment, newest first.
+  function eventsTable(events) {
+    const last = events.slice(-10).reverse();
+    if (!last.length) return null;
+    return el('div', { class: 'decisions events' },
+      el('h4', null, 'Controls and events (' + events.length + (events.length > last.length ? ', last ' + last.length : '') + ')'),
+      el('table', { class: 'grid', 'data-testid': 'events' },
+        el('thead', null, el('tr', null, ['Time', 'Action', 'By', 'Reason', 'Result'].map((h) => el('th', null, h)))),
+        el('tbody', null, last.map((e) => el('tr', { 'data-testid': 'event', 'data-action': e.action },
+          el('td', null, fmtClock(parseTime(e.time))),
+          el('td', null, el('span', { class: 'badge action-' + lower(e.action) }, e.action)),
+          el('td', { class: 'by' }, e.by),
+          el('td', { class: 'reason' }, e.reason),
+          el('td', { class: 'reason' }, e.result))))));
   }
 
   // ---- charts -------------------------------------------------------
@@ -544,5 +664,6 @@
         : el('p', { class: 'empty' }, 'No iteration yet.'));
   }
 
+  initControls();
   tick();
 })();
