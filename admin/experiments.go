@@ -21,7 +21,7 @@ type experimentCollector struct {
 	low, high *prometheus.Desc
 }
 
-var stages = []analysis.Stage{analysis.Running, analysis.Paused, analysis.Completed, analysis.RolledBack, analysis.Failed, analysis.Halted}
+var stages = []analysis.Stage{analysis.Running, analysis.Paused, analysis.WaitingApproval, analysis.Completed, analysis.RolledBack, analysis.Failed, analysis.Halted}
 
 // NewExperimentCollector returns a collector of src's experiments.
 func NewExperimentCollector(src Experiments) prometheus.Collector {

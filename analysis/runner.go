@@ -721,6 +721,7 @@ func (r *Runner) States() []State {
 	for _, st := range r.states {
 		cp := *st
 		cp.History = slices.Clone(st.History)
+		cp.Warning = RemovalWarning(&cp, findRoute(r.model, &cp.Spec))
 		out = append(out, cp)
 	}
 	slices.SortFunc(out, func(a, b State) int {

@@ -133,6 +133,9 @@ type State struct {
 	Held *HeldDecision `json:"held,omitempty"`
 	// Approved are the gates approved in this run: they do not wait again.
 	Approved []string `json:"approved,omitempty"`
+	// Warning, in answers only (never saved), says what removing an ended
+	// experiment from the policy would do to its route (RemovalWarning).
+	Warning string `json:"warning,omitempty"`
 
 	// invalid says why the state saved for this experiment could not be
 	// used, when it could not: the experiment is held (Paused, with no

@@ -46,6 +46,9 @@ func Experiment(w io.Writer, st *analysis.State) error {
 		fmt.Fprintf(w, "  Winner:    %s\n", st.Winner)
 	}
 	fmt.Fprintf(w, "  Decision:  %s\n", st.Reason)
+	if st.Warning != "" {
+		fmt.Fprintf(w, "  Warning:   %s\n", st.Warning)
+	}
 	if st.Stage == analysis.Running && !st.WindowStart.IsZero() {
 		fmt.Fprintf(w, "  Step:      judged on every request since %s; undecided for at most %s (maxStepDuration); alpha %s\n",
 			st.WindowStart.Format("15:04:05"), e.MaxStepDuration, percent(e.Alpha))

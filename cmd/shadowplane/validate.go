@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"strings"
 
@@ -170,78 +169,21 @@ func promotionWarnings(m *policy.Model, states map[string]*analysis.State) []str
 	for i := range m.Experiments {
 		e := &m.Experiments[i]
 		st := states[e.Name]
-		if st == nil || len(st.Route.Split) == 0 || st.Spec.App != e.App || st.Spec.Route != e.Route {
-			continue
-		}
-		if st.Stage != analysis.Completed && st.Stage != analysis.RolledBack && st.Stage != analysis.Failed {
+		if st == nil || st.Spec.App != e.App || st.Spec.Route != e.Route {
 			continue
 		}
 		app, ok := m.App(e.App)
 		if !ok {
 			continue
 		}
-		var route *policy.Route
 		for j := range app.Routes {
-			if app.Routes[j].Name == e.Route {
-				route = &app.Routes[j]
+			if app.Routes[j].Name != e.Route {
+				continue
 			}
-		}
-		if route == nil {
-			continue
-		}
-		mirrorOff := st.Route.MirrorOff && route.Mirror != nil
-		if maps.Equal(liveSplit(st.Route.Split), liveSplit(route.Split)) && !mirrorOff {
-			continue
-		}
-		served, says := liveWeights(st.Route.Split), liveWeights(route.Split)
-		if mirrorOff {
-			served += " and the mirror off"
-			says += fmt.Sprintf(" and a mirror to %s", route.Mirror.Variant)
-		}
-		var msg string
-		if w, ok := liveSplit(st.Route.Split)[st.Winner]; ok && st.Stage == analysis.Completed {
-			promoted := fmt.Sprintf("%s to %d", st.Winner, w)
-			if mirrorOff {
-				promoted += " and turned the mirror off"
+			if msg := analysis.RemovalWarning(st, &app.Routes[j]); msg != "" {
+				out = append(out, policy.Problem{File: e.Source.File, Line: e.Source.Line, Message: "warning: " + msg}.Error())
 			}
-			msg = fmt.Sprintf("%s/%s: experiment %s promoted %s, but the policy says %s: removing the experiment moves traffic back; write the weights with `shadowplane promote %s --write` or edit the route",
-				e.App, e.Route, e.Name, promoted, says, e.Name)
-		} else {
-			msg = fmt.Sprintf("%s/%s: experiment %s ended %s serving %s, but the policy says %s: removing the experiment moves traffic; edit the route to say what is served",
-				e.App, e.Route, e.Name, st.Stage, served, says)
-		}
-		out = append(out, policy.Problem{File: e.Source.File, Line: e.Source.Line, Message: "warning: " + msg}.Error())
-	}
-	return out
-}
-
-// liveSplit is the weight of each backend of a split that gets traffic. A lone
-// backend without a weight gets it all.
-func liveSplit(split []policy.Backend) map[string]uint32 {
-	out := map[string]uint32{}
-	for _, b := range split {
-		switch {
-		case b.Weight == nil && len(split) == 1:
-			out[b.Variant] = 100
-		case b.Weight != nil && *b.Weight > 0:
-			out[b.Variant] = *b.Weight
 		}
 	}
 	return out
-}
-
-// liveWeights writes the backends of a split that get traffic, in order:
-// "v1 90, v2 10".
-func liveWeights(split []policy.Backend) string {
-	var parts []string
-	w := liveSplit(split)
-	for _, b := range split {
-		if n, ok := w[b.Variant]; ok {
-			parts = append(parts, fmt.Sprintf("%s %d", b.Variant, n))
-		}
-	}
-	if len(parts) == 0 {
-		return "no traffic"
-	}
-	return strings.Join(parts, ", ")
 }
