@@ -56,8 +56,10 @@ func Assemble(files []File) (*Model, []Problem) {
 				kept = append(kept, f)
 			}
 		}
+		// The conflicts are found again without those files (some may
+		// be gone, as a rejected file's apps claim nothing).
 		m2, more := Assemble(kept)
-		return m2, append(append(problems, refProblems...), more...)
+		return m2, append(refProblems, more...)
 	}
 	slices.SortStableFunc(m.Apps, func(a, b App) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortStableFunc(m.Experiments, func(a, b Experiment) int { return strings.Compare(a.Name, b.Name) })

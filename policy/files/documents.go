@@ -26,32 +26,36 @@ import (
 // sorted by path.
 func (w *Watcher) SetDocuments(source string, docs map[string][]byte) []FileStatus {
 	start := time.Now()
-	w.mu.Lock()
+	w.reloading.Lock()
 	rejected, rebuilt, err := w.state.setDocuments(source, docs, start)
+	if rebuilt {
+		w.publishState(func(stats *WatcherStats) {
+			stats.Reloads++
+			stats.LastReload = start
+			stats.LastReloadDuration = time.Since(start)
+			if len(rejected) > 0 {
+				stats.ReloadErrors++
+			}
+		})
+	}
 	var out []FileStatus
-	for _, fs := range w.state.status() {
+	for _, fs := range w.Status() {
 		if strings.HasPrefix(fs.Path, source+"/") {
 			out = append(out, fs)
 		}
 	}
-	if rebuilt {
-		w.stats.Reloads++
-		w.stats.LastReload = start
-		w.stats.LastReloadDuration = time.Since(start)
-		if len(rejected) > 0 {
-			w.stats.ReloadErrors++
-		}
-	}
-	w.mu.Unlock()
+	w.reloading.Unlock()
 	if err != nil {
 		w.log.Error("policy documents refused", "source", source, "error", err)
 		return out
 	}
+	isRejected := map[string]bool{}
+	for _, path := range rejected {
+		isRejected[path] = true
+	}
 	for _, fs := range out {
-		for _, path := range rejected {
-			if fs.Path == path {
-				w.log.Error("policy document rejected", "document", fs.Path, "serving_last_good", fs.Stale, "problems", policy.JoinProblems(fs.Problems).Error())
-			}
+		if isRejected[fs.Path] {
+			w.log.Error("policy document rejected", "document", fs.Path, "serving_last_good", fs.Stale, "problems", len(fs.Problems), "first", logProblems(fs.Problems))
 		}
 	}
 	if rebuilt {
@@ -127,8 +131,12 @@ func (s *dirState) setDocuments(source string, docs map[string][]byte, now time.
 	s.rebuild()
 	// A rejected document that a conflict, not its content, keeps out is
 	// reported too: rebuild set its problems.
+	isRejected := make(map[string]bool, len(rejected))
+	for _, path := range rejected {
+		isRejected[path] = true
+	}
 	for path := range docs {
-		if st := s.files[path]; st != nil && len(st.problems) > 0 && !containsString(rejected, path) {
+		if st := s.files[path]; st != nil && len(st.problems) > 0 && !isRejected[path] {
 			rejected = append(rejected, path)
 		}
 	}
@@ -148,13 +156,4 @@ func (s *dirState) restoreDocument(source, path string, saved Saved) bool {
 	}
 	s.files[path] = &fileState{source: source, served: &f, loadedAt: saved.LoadedAt, restored: true, saved: sha256.Sum256(saved.Data)}
 	return true
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

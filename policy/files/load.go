@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shadowplane/shadowplane/policy"
@@ -145,6 +146,12 @@ type dirState struct {
 	pending map[string]bool
 	// persistErr is told when lastGood fails: serving goes on.
 	persistErr func(error)
+	// taken are the files whose current version the rebuild in progress
+	// took, to be saved to lastGood at its end.
+	taken []string
+	// read reads a policy file: readPolicyFile, but for tests that must
+	// hold a reload at a known point.
+	read func(path string) ([]byte, fs.FileInfo, error)
 }
 
 type fileState struct {
@@ -180,7 +187,7 @@ type inPlaceWrite struct {
 }
 
 func newDirState(dir string, settle time.Duration) *dirState {
-	return &dirState{dir: dir, settle: settle, files: map[string]*fileState{}, model: &policy.Model{}, persistErr: func(error) {}, sources: map[string]bool{}, pending: map[string]bool{}}
+	return &dirState{dir: dir, settle: settle, files: map[string]*fileState{}, model: &policy.Model{}, persistErr: func(error) {}, read: readPolicyFile, sources: map[string]bool{}, pending: map[string]bool{}}
 }
 
 // withLastGood makes s keep served contents in lg, and serve, at the first
@@ -220,14 +227,16 @@ func (s *dirState) reload(now time.Time) (reloadResult, error) {
 	if err != nil {
 		return res, err
 	}
+	listed := make(map[string]bool, len(paths))
 	changed := map[string]bool{}
 	for _, path := range paths {
+		listed[path] = true
 		st := s.files[path]
 		if st == nil {
 			st = &fileState{}
 			s.files[path] = st
 		}
-		data, info, rerr := readPolicyFile(path)
+		data, info, rerr := s.read(path)
 		h := sha256.Sum256(data)
 		if rerr != nil {
 			h = sha256.Sum256([]byte("read error: " + rerr.Error()))
@@ -259,9 +268,9 @@ func (s *dirState) reload(now time.Time) (reloadResult, error) {
 			st.current, st.data = nil, nil
 		}
 	}
-	deleted := s.restoreLastGood(paths)
+	deleted := s.restoreLastGood(listed)
 	for path, st := range s.files {
-		if st.source != "" || slices.Contains(paths, path) || s.settling(st, now, &res) {
+		if st.source != "" || listed[path] || s.settling(st, now, &res) {
 			continue
 		}
 		delete(s.files, path)
@@ -288,7 +297,7 @@ func (s *dirState) reload(now time.Time) (reloadResult, error) {
 //
 // It reports whether it served a saved document of another source, which
 // calls for a rebuild even when no file changed.
-func (s *dirState) restoreLastGood(paths []string) (documents bool) {
+func (s *dirState) restoreLastGood(listed map[string]bool) (documents bool) {
 	if s.restore == nil {
 		return false
 	}
@@ -298,7 +307,7 @@ func (s *dirState) restoreLastGood(paths []string) (documents bool) {
 			continue
 		}
 		st := s.files[path]
-		if st == nil || !slices.Contains(paths, path) {
+		if st == nil || !listed[path] {
 			s.forget(path)
 			continue
 		}
@@ -317,20 +326,56 @@ func (s *dirState) restoreLastGood(paths []string) (documents bool) {
 	return documents
 }
 
-// persist saves the content a file is served from, when it changed.
-func (s *dirState) persist(path string, st *fileState) {
-	if s.lastGood == nil || st.data == nil {
+// savers is how many files persistTaken saves at once: each save waits
+// for the disk, not the CPU.
+const savers = 8
+
+// persistTaken saves the content of each file taken by the rebuild, when
+// it changed, several at a time.
+func (s *dirState) persistTaken() {
+	taken := s.taken
+	s.taken = nil
+	if s.lastGood == nil || len(taken) == 0 {
 		return
+	}
+	paths := make(chan string)
+	errs := make(chan error, len(taken))
+	var wg sync.WaitGroup
+	for range min(savers, len(taken)) {
+		wg.Go(func() {
+			for path := range paths {
+				errs <- s.persist(path, s.files[path])
+			}
+		})
+	}
+	for _, path := range taken {
+		paths <- path
+	}
+	close(paths)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			s.persistErr(err)
+		}
+	}
+}
+
+// persist saves the content a file is served from, when it changed. It
+// touches st alone, so that files are saved concurrently.
+func (s *dirState) persist(path string, st *fileState) error {
+	if st.data == nil {
+		return nil
 	}
 	h := sha256.Sum256(st.data)
 	if h == st.saved {
-		return
+		return nil
 	}
 	if err := s.lastGood.Save(path, Saved{Data: st.data, LoadedAt: st.readAt}); err != nil {
-		s.persistErr(fmt.Errorf("saving the last good version of %s: %w", path, err))
-		return
+		return fmt.Errorf("saving the last good version of %s: %w", path, err)
 	}
 	st.saved = h
+	return nil
 }
 
 // forget drops a deleted file's saved content.
@@ -392,37 +437,49 @@ func (s *dirState) rebuild() {
 	}
 	slices.Sort(paths)
 
+	// What every file serves now, then each new version in its place:
+	// each is checked against every other file's served version at the
+	// cost of its own size (policy.Assembly), so a rebuild is O(files).
+	// Served versions fit together (versions restored after a restart
+	// were served together before it); one that does not is left out of
+	// the model, as Assemble would.
+	set := &policy.Assembly{}
+	for _, path := range paths {
+		if st := s.files[path]; st.served != nil {
+			set.Replace(st.served)
+		}
+	}
+	// An experiment may name an app of a file later in name order, taken
+	// in the same rebuild: files with experiments that were rejected get
+	// a second try once the others are in. Experiments name apps, never
+	// other experiments, so one more pass is enough.
+	var retry []string
 	for _, path := range paths {
 		st := s.files[path]
 		if st.current == nil || st.current == st.served {
 			continue
 		}
-		// Try the new version against what every other file serves.
-		var others []policy.File
-		for _, p := range paths {
-			if o := s.files[p]; p != path && o.served != nil {
-				others = append(others, *o.served)
-			}
+		if !s.take(set, path, st) && len(st.current.Experiments) > 0 {
+			retry = append(retry, path)
 		}
-		_, problems := policy.Assemble(append(others, *st.current))
-		if len(problems) > 0 {
-			st.problems = problems
-			continue
-		}
-		st.served, st.loadedAt, st.problems, st.restored = st.current, st.readAt, nil, false
-		s.persist(path, st)
 	}
+	for _, path := range retry {
+		s.take(set, path, s.files[path])
+	}
+	s.model = set.Model()
+	s.persistTaken()
+}
 
-	var served []policy.File
-	for _, path := range paths {
-		if st := s.files[path]; st.served != nil {
-			served = append(served, *st.served)
-		}
+// take serves a file's current version if it fits in set, and reports
+// whether it did; otherwise its problems say why not.
+func (s *dirState) take(set *policy.Assembly, path string, st *fileState) bool {
+	if problems := set.Replace(st.current); len(problems) > 0 {
+		st.problems = problems
+		return false
 	}
-	// Each served version was checked against all the others (versions
-	// restored after a restart were served together before it), so this
-	// cannot reject anything.
-	s.model, _ = policy.Assemble(served)
+	st.served, st.loadedAt, st.problems, st.restored = st.current, st.readAt, nil, false
+	s.taken = append(s.taken, path)
+	return true
 }
 
 func (s *dirState) status() []FileStatus {

@@ -38,8 +38,8 @@ func hasMirror(m *policy.Model) bool {
 // holding reports whether the watcher holds content of a file written in
 // place, waiting for it to settle, and that content is want.
 func (h *watchHarness) holding(name, want string) bool {
-	h.w.mu.Lock()
-	defer h.w.mu.Unlock()
+	h.w.reloading.Lock()
+	defer h.w.reloading.Unlock()
 	st := h.w.state.files[h.path(name)]
 	return st != nil && st.writing != nil && st.writing.hash == sha256.Sum256([]byte(want))
 }

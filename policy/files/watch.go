@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,9 +94,19 @@ type Watcher struct {
 	opts WatcherOptions
 	log  *slog.Logger
 
-	mu    sync.Mutex // guards state and stats
-	state *dirState
-	stats WatcherStats
+	// reloading serializes reloads and SetDocuments, which alone touch
+	// state. It is held while files are read and parsed, which may take
+	// long; readers never take it.
+	reloading sync.Mutex
+	state     *dirState
+
+	// mu guards what the last reload made of state. Readers (the admin
+	// API, metrics) hold it for an instant, never across a reload, so
+	// they answer from the last reload while the next one runs.
+	mu     sync.Mutex
+	model  *policy.Model
+	status []FileStatus
+	stats  WatcherStats
 	// changed asks Run to publish after SetDocuments rebuilt the model.
 	changed chan struct{}
 
@@ -149,7 +158,7 @@ func NewWatcher(dir string, opts WatcherOptions) (*Watcher, error) {
 	if _, err := w.reload(); err != nil {
 		return nil, err
 	}
-	for _, fs := range w.state.status() {
+	for _, fs := range w.Status() {
 		if fs.Restored {
 			log.Warn("policy file rejected; serving its last good version, saved before the restart", "file", fs.Path, "savedAt", fs.LoadedAt, "problems", len(fs.Problems))
 		}
@@ -157,19 +166,32 @@ func NewWatcher(dir string, opts WatcherOptions) (*Watcher, error) {
 	return w, nil
 }
 
-// Model returns the latest model. It is never nil and must not be
-// modified.
+// Model returns the model of the last finished reload. It is never nil
+// and must not be modified.
 func (w *Watcher) Model() *policy.Model {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.state.model
+	return w.model
 }
 
-// Status returns the state of every policy file, sorted by path.
+// Status returns the state of every policy file, sorted by path, as the
+// last finished reload left it: a reload in progress does not make it
+// wait. The slice is shared and must not be modified.
 func (w *Watcher) Status() []FileStatus {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.state.status()
+	return w.status
+}
+
+// publishState makes what state holds now what Model and Status return.
+// The caller holds w.reloading, so publications keep the order of the
+// reloads.
+func (w *Watcher) publishState(update func(*WatcherStats)) {
+	model, status := w.state.model, w.state.status()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.model, w.status = model, status
+	update(&w.stats)
 }
 
 // Stats returns the reload counters.
@@ -303,39 +325,52 @@ func (w *Watcher) watch(fsw *fsnotify.Watcher) bool {
 // reload reloads the directory and keeps the counters.
 func (w *Watcher) reload() (reloadResult, error) {
 	start := time.Now()
-	w.mu.Lock()
+	w.reloading.Lock()
 	res, err := w.state.reload(start)
-	if err != nil {
-		w.stats.ReloadErrors++
-		w.stats.DirError = err.Error()
-	} else {
-		w.stats.DirError = ""
-		if res.rebuilt {
-			w.stats.Reloads++
-			w.stats.LastReload = start
-			w.stats.LastReloadDuration = time.Since(start)
-			if len(res.rejected) > 0 {
-				w.stats.ReloadErrors++
-			}
+	apps := len(w.state.model.Apps)
+	if err != nil || (!res.rebuilt && w.status != nil) {
+		// Nothing new to show: only the counters change.
+		w.mu.Lock()
+		if err != nil {
+			w.stats.ReloadErrors++
+			w.stats.DirError = err.Error()
+		} else {
+			w.stats.DirError = ""
 		}
+		w.mu.Unlock()
+	} else {
+		w.publishState(func(stats *WatcherStats) {
+			stats.DirError = ""
+			if res.rebuilt {
+				stats.Reloads++
+				stats.LastReload = start
+				stats.LastReloadDuration = time.Since(start)
+				if len(res.rejected) > 0 {
+					stats.ReloadErrors++
+				}
+			}
+		})
 	}
 	var rejected []FileStatus
 	if len(res.rejected) > 0 {
-		for _, s := range w.state.status() {
-			if slices.Contains(res.rejected, s.Path) {
+		isRejected := make(map[string]bool, len(res.rejected))
+		for _, path := range res.rejected {
+			isRejected[path] = true
+		}
+		for _, s := range w.Status() {
+			if isRejected[s.Path] {
 				rejected = append(rejected, s)
 			}
 		}
 	}
-	apps := len(w.state.model.Apps)
-	w.mu.Unlock()
+	w.reloading.Unlock()
 
 	if err != nil {
 		w.log.Error("cannot read policy directory; serving the last model", "error", err)
 		return res, err
 	}
 	for _, s := range rejected {
-		w.log.Error("policy file rejected", "file", s.Path, "serving_last_good", s.Stale, "problems", policy.JoinProblems(s.Problems).Error())
+		w.log.Error("policy file rejected", "file", s.Path, "serving_last_good", s.Stale, "problems", len(s.Problems), "first", logProblems(s.Problems))
 	}
 	if res.rebuilt {
 		w.log.Info("policy reloaded", "dir", w.dir, "apps", apps, "rejected_files", len(rejected), "duration", time.Since(start))
