@@ -41,6 +41,14 @@ bench-xds: build
 	bin/xdsload -n $${N:-100,1000,5000} -changes $${CHANGES:-10} -plot docs/propagation.svg
 	bin/xdsload file -shadowplane bin/shadowplane -n 1000 -edits 20
 
+## bench-hostile-xds: 100 healthy simulated Envoys timed through 20 policy edits, alone and beside issue 13's
+## attackers (type URLs, 3.9 MB node metadata, 100,000 delta names, 10,000 idle connections against serve's
+## open-file limit of 8,192, set with prlimit); push p50/p99, admin API latency, RSS (about a minute).
+.PHONY: bench-hostile-xds
+bench-hostile-xds: build
+	$(GO) build -o bin/ ./test/xdsload
+	bin/xdsload hostile -shadowplane bin/shadowplane -n $${N:-100} -edits 20 -idle $${IDLE:-10000}
+
 ## bench-decisions: 1,000 simulated experiments per case through the decision code and through the old
 ## rule; writes docs/decision-quality.md and docs/decision-quality.svg (about 6 minutes on 2 cores).
 bench-decisions:
@@ -50,6 +58,13 @@ bench-decisions:
 ## through real processes, until each experiment decides (about 10 minutes; CI runs it after make test).
 e2e-seeds:
 	SHADOWPLANE_SEEDS=1 $(GO) test -count=1 -run '^TestSeed' -v -timeout 60m ./test/e2e/
+
+## hostile: issue 13's hostile-input suite at the issue's sizes (2,097,082 duplicate hosts, 4 MiB of aliases,
+## 10,000 files through validate and serve), and the policy load benchmark at 1,000 and 10,000 files (a few minutes).
+.PHONY: hostile
+hostile:
+	SHADOWPLANE_HOSTILE_FULL=1 $(GO) test -count=1 -v -timeout 30m ./test/hostile/
+	$(GO) test -run '^$$' -bench LoadFiles -benchtime 3x -benchmem ./policy/files/
 
 ## bench-k8s: 10,000 EndpointSlice endpoints churning at 50 changes a second through a real kube-apiserver
 ## (make kube-apiserver first): serve's CPU per change and the time until a proxy has it (about a minute).

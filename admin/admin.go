@@ -121,18 +121,29 @@ func NewHandler(cfg Config) http.Handler {
 		w.Write([]byte(b.String()))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /api/v1/proxies", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"proxies": cfg.Proxies.Proxies()})
-	})
-	mux.HandleFunc("GET /api/v1/policies", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"files": cfg.Policies.Status(), "stats": cfg.Policies.Stats()})
-	})
-	mux.HandleFunc("GET /api/v1/experiments", func(w http.ResponseWriter, _ *http.Request) {
-		states := []analysis.State{}
-		if cfg.Experiments != nil {
-			states = redacted(cfg.Experiments.States())
+	mux.HandleFunc("GET /api/v1/proxies", func(w http.ResponseWriter, r *http.Request) {
+		q, err := parsePage(r, DefaultProxiesPage, MaxProxiesPage)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
 		}
-		body := map[string]any{"experiments": states}
+		all := cfg.Proxies.Proxies()
+		proxies, next := page(all, proxyKey, q)
+		writeJSON(w, http.StatusOK, listBody{"proxies": proxies}.paged(len(all), next))
+	})
+	mux.HandleFunc("GET /api/v1/policies", handlePolicies(cfg.Policies))
+	mux.HandleFunc("GET /api/v1/experiments", func(w http.ResponseWriter, r *http.Request) {
+		q, err := parsePage(r, DefaultExperimentsPage, MaxExperimentsPage)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		var all []analysis.State
+		if cfg.Experiments != nil {
+			all = cfg.Experiments.States()
+		}
+		states, next := page(all, func(s analysis.State) string { return s.Experiment }, q)
+		body := listBody{"experiments": redacted(states)}.paged(len(all), next)
 		if l := cfg.Leadership; l != nil {
 			body["leadership"] = LeaderStatus{Identity: l.Identity(), Leader: l.Leader(), Leading: l.IsLeader()}
 		}

@@ -31,7 +31,9 @@ func NewToken(s string) (*Token, error) {
 // LoadToken reads the admin token from path: its content, without
 // surrounding white space. The file must exist, must not be empty, and
 // must be readable by its owner only (mode 0600 or 0400), as a token
-// anyone on the host can read protects nothing.
+// anyone on the host can read protects nothing. One exception: a
+// Kubernetes Secret mounted with the pod's fsGroup, which the kubelet
+// makes root's, of the pod's group, mode 0440 (podSecret).
 func LoadToken(path string) (*Token, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -40,7 +42,7 @@ func LoadToken(path string) (*Token, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("admin token file %s is not a regular file", path)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && !podSecret(fi) {
 		return nil, fmt.Errorf("admin token file %s has mode %04o: other users may read it; chmod 600 %s", path, perm, path)
 	}
 	data, err := os.ReadFile(path)

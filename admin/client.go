@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/shadowplane/shadowplane/analysis"
@@ -15,27 +16,49 @@ import (
 
 // FetchExperiments reads the experiments of the control plane whose admin
 // API is at base (e.g. http://127.0.0.1:19000), for clients such as
-// `shadowplane status` and the demo.
+// `shadowplane status` and the demo, following the pages to the end.
 func FetchExperiments(ctx context.Context, c *http.Client, base string) ([]analysis.State, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/experiments", nil)
+	var all []analysis.State
+	after := ""
+	for {
+		u := base + "/api/v1/experiments?limit=" + strconv.Itoa(MaxExperimentsPage)
+		if after != "" {
+			u += "&after=" + url.QueryEscape(after)
+		}
+		var body struct {
+			Experiments []analysis.State `json:"experiments"`
+			Next        string           `json:"next"`
+		}
+		if err := getJSON(ctx, c, u, &body); err != nil {
+			return nil, err
+		}
+		all = append(all, body.Experiments...)
+		// A next that does not move on would loop forever.
+		if body.Next == "" || body.Next <= after {
+			return all, nil
+		}
+		after = body.Next
+	}
+}
+
+// getJSON decodes the answer to GET u into v.
+func getJSON(ctx context.Context, c *http.Client, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("is shadowplane serve running? %w", err)
+		return fmt.Errorf("is shadowplane serve running? %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", req.URL, resp.Status)
+		return fmt.Errorf("%s: %s", req.URL.Redacted(), resp.Status)
 	}
-	var body struct {
-		Experiments []analysis.State `json:"experiments"`
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", req.URL.Redacted(), err)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("%s: %w", req.URL, err)
-	}
-	return body.Experiments, nil
+	return nil
 }
 
 // ControlError is a control request the API refused: its HTTP status and

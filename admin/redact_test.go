@@ -41,7 +41,7 @@ func TestExperimentsHidePasswordsInMetricsURLs(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := got.Experiments[0].Spec.Metrics
-	if m.Prometheus != "https://reader:xxxxx@prom.example:9090/" || m.Targets["v1"][1] != "http://v1b:8080/metrics" {
+	if m.Prometheus != "https://redacted@prom.example:9090/" || m.Targets["v1"][1] != "http://v1b:8080/metrics" {
 		t.Errorf("metrics shown as %+v, want the URLs with only the passwords hidden", m)
 	}
 	if states[0].Spec.Metrics.Prometheus != "https://reader:s3cret@prom.example:9090/" {

@@ -87,6 +87,10 @@ type Source struct {
 type Selector struct {
 	Clusters []string `yaml:"clusters,omitempty" json:"clusters,omitempty"`
 	IDs      []string `yaml:"ids,omitempty" json:"ids,omitempty"`
+	// Identities, when set, are the only client-certificate identities
+	// (SPIFFE URI or DNS name; path.Match patterns) that may claim the
+	// listed clusters and ids over mTLS xDS (identity.go).
+	Identities []string `yaml:"identities,omitempty" json:"identities,omitempty"`
 }
 
 // Empty reports whether the selector selects every proxy.

@@ -111,6 +111,7 @@ func validateSelector(fe *fieldErrors, path string, s Selector) {
 			fe.add(index(join(path, "ids"), i), "must not be empty")
 		}
 	}
+	validateIdentities(fe, path, s)
 }
 
 func (a *App) validateVariants(fe *fieldErrors) {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/shadowplane/shadowplane/internal/redact"
 )
 
 // AllVersions as a Target's Version shares the target among versions: an
@@ -201,9 +203,11 @@ func (s *Scraper) scrape(ctx context.Context, t *target) error {
 	if log := s.opts.Logger; log != nil {
 		switch {
 		case err != nil && !wasFailing:
-			log.Warn("metrics target failing", "url", t.URL, "err", err)
+			// A target's URL may carry a password or token, and the
+			// error quotes it.
+			log.Warn("metrics target failing", "url", redact.URL(t.URL), "err", redact.Text(err.Error()))
 		case err == nil && wasFailing:
-			log.Info("metrics target recovered", "url", t.URL)
+			log.Info("metrics target recovered", "url", redact.URL(t.URL))
 		}
 	}
 	return err

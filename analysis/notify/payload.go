@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/internal/redact"
 	"github.com/shadowplane/shadowplane/policy"
 )
 
@@ -71,7 +72,9 @@ func NewPayload(event string, st *analysis.State, now time.Time) Payload {
 		Weights:    st.Route.Weights(),
 		Winner:     st.Winner,
 		Objectives: objectives(st),
-		Reason:     st.Reason,
+		// A reason may quote a metrics URL, with its password or token,
+		// and a receiver (a chat channel) is read by more people.
+		Reason: redact.Text(st.Reason),
 	}
 }
 

@@ -19,13 +19,15 @@ func runBootstrap(_ context.Context, args []string, stdout, stderr io.Writer) er
 	format := fs.String("o", bootstrap.FormatYAML, "output `FORMAT`: yaml or json")
 	grpcClient := fs.Bool("grpc", false, "print a gRPC xDS bootstrap (JSON, for GRPC_XDS_BOOTSTRAP) for a proxyless gRPC client instead of an Envoy bootstrap")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: shadowplane bootstrap --xds HOST:PORT --node ID --cluster NAME [--admin IP:PORT] [--delta] [-o yaml|json]")
-		fmt.Fprintln(stderr, "       shadowplane bootstrap --grpc --xds HOST:PORT --node ID --cluster NAME")
+		fmt.Fprintln(stderr, "usage: shadowplane bootstrap --xds HOST:PORT --node ID --cluster NAME [--admin IP:PORT] [--delta] [-o yaml|json] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]")
+		fmt.Fprintln(stderr, "       shadowplane bootstrap --grpc --xds HOST:PORT --node ID --cluster NAME [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]")
 		fmt.Fprintln(stderr, "\nPrint an Envoy bootstrap that takes listeners, clusters and runtime from shadowplane over ADS,")
 		fmt.Fprintln(stderr, "or with --grpc the bootstrap file a proxyless gRPC client (Go, Node grpc-js-xds, C-core) reads.")
 		fmt.Fprintln(stderr, "Example: shadowplane bootstrap --xds 127.0.0.1:18000 --node sidecar-1 --cluster sidecar > envoy.yaml")
 		fmt.Fprintln(stderr, "Example: shadowplane bootstrap --grpc --xds 127.0.0.1:18000 --node app-1 --cluster clients > xds.json")
 		fmt.Fprintln(stderr, "         GRPC_XDS_BOOTSTRAP=xds.json ./app   # dials xds:///HOST")
+		fmt.Fprintln(stderr, "mTLS to a control plane run with --xds-tls-cert/--xds-tls-key/--xds-client-ca: add")
+		fmt.Fprintln(stderr, "         --tls-ca SERVER_CA.pem --tls-cert CERT.pem --tls-key KEY.pem")
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}

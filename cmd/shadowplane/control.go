@@ -30,6 +30,7 @@ func runControl(ctx context.Context, action analysis.Action, args []string, stdo
 	addr := fs.String("admin", "http://"+admin.DefaultAddress, "admin API `URL` of the control plane")
 	tokenFile := fs.String("token-file", os.Getenv(tokenFileEnv), "`FILE` holding the admin token (serve's --admin-token-file); default $"+tokenFileEnv)
 	reason := fs.String("reason", "", "why, for the experiment's history")
+	caFile := fs.String("admin-ca", "", "`FILE` of PEM certificates to trust for an https admin URL, besides the system's")
 	var write *bool
 	if action == analysis.ActionPromote {
 		write = fs.Bool("write", false, "also rewrite the route in the policy file to the final weights")
@@ -53,7 +54,7 @@ func runControl(ctx context.Context, action analysis.Action, args []string, stdo
 		if action == analysis.ActionPromote {
 			extra = " [--write]"
 		}
-		fmt.Fprintf(stderr, "usage: shadowplane %s EXPERIMENT [--reason TEXT]%s [--admin URL] [--token-file FILE]\n", action, extra)
+		fmt.Fprintf(stderr, "usage: shadowplane %s EXPERIMENT [--reason TEXT]%s [--admin URL] [--admin-ca FILE] [--token-file FILE]\n", action, extra)
 		return errUsage
 	}
 	if *tokenFile == "" {
@@ -67,7 +68,10 @@ func runControl(ctx context.Context, action analysis.Action, args []string, stdo
 	if write != nil {
 		body.Write = *write
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
+	client, err := admin.NewHTTPClient(*caFile, 30*time.Second)
+	if err != nil {
+		return err
+	}
 	st, err := admin.Control(ctx, client, strings.TrimSuffix(*addr, "/"), token, name, action, body, os.Getenv("USER"))
 	if err != nil {
 		if ce, ok := errors.AsType[*admin.ControlError](err); ok {

@@ -19,6 +19,7 @@ import (
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/internal/pipeline"
+	"github.com/shadowplane/shadowplane/internal/redact"
 	"github.com/shadowplane/shadowplane/k8s"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/policy/files"
@@ -39,20 +40,32 @@ type serveConfig struct {
 	// adminTokenFile holds the bearer token of the admin API's
 	// state-changing endpoints.
 	adminTokenFile string
+	// policySettle is files.WatcherOptions.Settle.
+	policySettle time.Duration
+	// adminTLS serves the admin API over HTTPS (serve_admin.go).
+	adminTLS adminTLSConfig
+	// xdsConns caps xDS connections (serve_limits.go).
+	xdsConns xdsConnConfig
+	// xdsTLS serves xDS over (m)TLS (serve_tls.go).
+	xdsTLS xdsTLSConfig
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	var cfg serveConfig
 	fs.StringVar(&cfg.policies, "policies", "", "policy `DIR` to watch (required)")
+	fs.DurationVar(&cfg.policySettle, "policy-settle", files.DefaultSettle, "how long a policy file written in place must stay unchanged before it is taken (`DURATION`); renamed files are taken at once. Raise it for writers that pause longer mid-file")
 	fs.StringVar(&cfg.stateDir, "state-dir", ".shadowplane-state", "`DIR` where experiment progress and each policy file's last good version are kept across restarts")
 	fs.StringVar(&cfg.xdsAddr, "xds-addr", "127.0.0.1:18000", "xDS (ADS over gRPC) listen `ADDR`")
 	fs.StringVar(&cfg.adminAddr, "admin-addr", admin.DefaultAddress, "admin HTTP listen `ADDR`; keep it on loopback unless you mean otherwise")
 	fs.StringVar(&cfg.adminHost, "admin-allowed-hosts", "", "comma-separated host `NAMES` the admin API answers to besides IP addresses and localhost (a Service or DNS name); others get 403, which defeats DNS rebinding")
 	fs.StringVar(&cfg.adminTokenFile, "admin-token-file", "", "`FILE` (mode 0600) holding the bearer token that pausing, aborting, promoting... experiments through the admin API needs; required when --admin-addr is not loopback")
+	cfg.adminTLS.flags(fs)
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `LEVEL`: trace, debug, info, warn, error")
 	fs.BoolVar(&cfg.logJSON, "log-json", false, "log as JSON lines")
 	cfg.kube.flags(fs)
+	cfg.xdsConns.flags(fs)
+	cfg.xdsTLS.flags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,11 +73,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "usage: shadowplane serve --policies DIR [--xds-addr ADDR] [--admin-addr ADDR] [--k8s | --kubeconfig FILE [--leader-elect]]")
 		return errUsage
 	}
+	if err := cfg.adminTLS.check(); err != nil {
+		fmt.Fprintln(stderr, "shadowplane serve:", err)
+		return errUsage
+	}
 	if err := cfg.kube.check(); err != nil {
 		fmt.Fprintln(stderr, "shadowplane serve:", err)
 		return errUsage
 	}
-	return serve(ctx, cfg, newLogger(stderr, cfg.logLevel, cfg.logJSON))
+	// Every log line goes through redact: a URL a policy gave may carry
+	// a password or token, and errors quote URLs back.
+	return serve(ctx, cfg, newLogger(redact.Writer(stderr), cfg.logLevel, cfg.logJSON))
 }
 
 // serve runs the control plane until ctx is done: the policy watcher feeds
@@ -86,6 +105,10 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 		}
 	}
 	if err := admin.CheckExposure(cfg.adminAddr, adminToken); err != nil {
+		return err
+	}
+	xdsCreds, err := cfg.xdsTLS.credentials(cfg.xdsAddr, log)
+	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
@@ -124,16 +147,27 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 		}
 		store = fileStore
 	}
-	runner, err := analysis.NewRunner(analysis.RunnerConfig{
+	// Webhooks are sent by the replica that runs the experiments: every
+	// one of a single process; the leader's under --leader-elect.
+	active, leader := func() bool { return true }, func() string { return "" }
+	if cfg.kube.leaderElect {
+		active, leader = kube.isLeading, kube.leaderName
+	}
+	hooks := newExperimentHooks(log, active)
+	defer hooks.close()
+	runnerCfg := analysis.RunnerConfig{
 		Store:     store,
 		Observer:  observer,
 		Publisher: pipe,
 		Log:       log.Named("analysis"),
 		Follower:  cfg.kube.leaderElect,
-	})
+	}
+	hooks.configure(&runnerCfg, leader)
+	runner, err := analysis.NewRunner(runnerCfg)
 	if err != nil {
 		return err
 	}
+	hooks.runner = runner
 	pipe.SetRunner(runner)
 	lastGood, err := files.NewLastGoodDir(filepath.Join(cfg.stateDir, "policies"))
 	if err != nil {
@@ -143,10 +177,12 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	if kube != nil {
 		sources = []string{k8s.ConfigMapSource}
 	}
-	watcher, err := files.NewWatcher(cfg.policies, files.WatcherOptions{Publish: func(m *policy.Model) { pipe.SetModel(ctx, m) }, Logger: newSlog(log.Named("policy")), LastGood: lastGood, Sources: sources})
+	watcher, err := files.NewWatcher(cfg.policies, files.WatcherOptions{Publish: func(m *policy.Model) { pipe.SetModel(ctx, m) }, Logger: newSlog(log.Named("policy")), LastGood: lastGood, Sources: sources, Settle: cfg.policySettle})
 	if err != nil {
 		return err
 	}
+	hooks.model = watcher.Model
+	cfg.xdsTLS.warnUnbound(log, watcher.Model())
 	errc := make(chan error, 8)
 	if kube != nil {
 		if err := kube.start(ctx, watcher, pipe.EndpointsChanged, errc); err != nil {
@@ -179,6 +215,12 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 		xdsLis.Close()
 		return fmt.Errorf("admin address: %w", err)
 	}
+	adminScheme, err := cfg.adminTLS.wrap(&adminLis, log)
+	if err != nil {
+		xdsLis.Close()
+		adminLis.Close()
+		return err
+	}
 	if !isLoopback(cfg.adminAddr) {
 		log.Warn("admin API is not on loopback: it shows every upstream address", "addr", cfg.adminAddr)
 	}
@@ -194,19 +236,27 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	adminSrv := &http.Server{
 		Handler:           admin.NewHandler(adminCfg),
 		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       adminIdleTimeout,
+		MaxHeaderBytes:    adminMaxHeaderBytes,
+		ErrorLog:          adminErrorLog(log),
 	}
 	xdsSrv := server.New(ctx, cache, registry, server.Options{
 		OnLimit: func(peer, nodeID string, err error) {
 			xdsMetrics.OverLimit()
 			log.Warn("xDS stream closed: over a limit", "peer", peer, "node", nodeID, "error", status.Convert(err).Message())
 		},
+		Creds: xdsCreds,
+		OnDenied: func(peer, nodeID string, err error) {
+			log.Warn("xDS stream refused: identity may not claim its node", "peer", peer, "node", nodeID, "error", status.Convert(err).Message())
+		},
 	})
 
 	log.Info("xDS (ADS over gRPC, state of the world and delta) listening", "addr", xdsLis.Addr().String())
-	log.Info("admin API listening", "url", "http://"+adminLis.Addr().String())
-	log.Info("point Envoy at it", "command", fmt.Sprintf("shadowplane bootstrap --xds %s --node NODE --cluster CLUSTER > envoy.yaml && envoy -c envoy.yaml", xdsLis.Addr()))
+	log.Info("admin API listening", "url", adminScheme+"://"+adminLis.Addr().String())
+	log.Info("point Envoy at it", "command", fmt.Sprintf("shadowplane bootstrap --xds %s --node NODE --cluster CLUSTER%s > envoy.yaml && envoy -c envoy.yaml", xdsLis.Addr(), cfg.xdsTLS.bootstrapFlags()))
 	log.Info("or a proxyless gRPC client", "target", "xds:///HOST", "bootstrap", "GRPC_XDS_BOOTSTRAP pointing at server_uri "+xdsLis.Addr().String())
 
+	xdsLis = cfg.xdsConns.limit(xdsLis, log, xdsMetrics)
 	go func() { errc <- xdsSrv.Serve(ctx, xdsLis) }()
 	go func() {
 		if err := adminSrv.Serve(adminLis); !errors.Is(err, http.ErrServerClosed) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -23,11 +22,15 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	addr := fs.String("admin", "http://"+admin.DefaultAddress, "admin API `URL` of the control plane")
 	watch := fs.Bool("watch", false, "redraw until every experiment has ended")
 	every := fs.Duration("interval", 2*time.Second, "redraw `interval` with --watch")
+	caFile := fs.String("admin-ca", "", "`FILE` of PEM certificates to trust for an https admin URL, besides the system's (serve's --admin-tls-cert, or its CA)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	only := fs.Args()
-	client := &http.Client{Timeout: 5 * time.Second}
+	client, err := admin.NewHTTPClient(*caFile, 5*time.Second)
+	if err != nil {
+		return err
+	}
 	for {
 		states, err := admin.FetchExperiments(ctx, client, strings.TrimSuffix(*addr, "/"))
 		if err != nil {

@@ -41,7 +41,7 @@ type scenario struct {
 var scenarios = []scenario{
 	{
 		profile:    "mirroring",
-		services:   []string{"envoy", "prometheus", "scenario-mirroring", "shadowplane", "traffic-mirroring", "v1", "v2"},
+		services:   []string{"admin-token", "envoy", "prometheus", "scenario-mirroring", "shadowplane", "traffic-mirroring", "v1", "v2"},
 		policies:   "policies/mirroring",
 		experiment: "dark-v2-conformance",
 		testing:    policy.Conformance,
@@ -50,7 +50,7 @@ var scenarios = []scenario{
 	},
 	{
 		profile:    "canary",
-		services:   []string{"envoy", "prometheus", "scenario-canary", "shadowplane", "traffic-canary", "v1", "v2"},
+		services:   []string{"admin-token", "envoy", "prometheus", "scenario-canary", "shadowplane", "traffic-canary", "v1", "v2"},
 		policies:   "policies/canary",
 		experiment: "wakanda-canary",
 		testing:    policy.Canary,
@@ -353,12 +353,18 @@ func TestShadowplaneService(t *testing.T) {
 		t.Run(sc.profile, func(t *testing.T) {
 			p := load(t, []string{sc.profile})
 			sp := service(t, p, "shadowplane")
-			want := []string{"serve", "--policies", "/policies/active", "--xds-addr", "0.0.0.0:18000", "--admin-addr", "0.0.0.0:19000", "--admin-allowed-hosts", "shadowplane", "--state-dir", "/state"}
+			want := []string{"serve", "--policies", "/policies/active", "--xds-addr", "0.0.0.0:18000", "--insecure-xds", "--admin-addr", "0.0.0.0:19000", "--admin-allowed-hosts", "shadowplane", "--admin-token-file", "/token/admin-token", "--state-dir", "/state"}
 			if diff := cmp.Diff(want, []string(sp.Command)); diff != "" {
 				t.Errorf("shadowplane command (-want +got):\n%s", diff)
 			}
 			if v := volume(t, sp, "/state"); v.Type != types.VolumeTypeVolume || v.ReadOnly {
 				t.Errorf("/state is a %s mount (read-only %v); want a writable named volume", v.Type, v.ReadOnly)
+			}
+			if v := volume(t, sp, "/token"); !v.ReadOnly || v.Type != types.VolumeTypeVolume {
+				t.Errorf("/token: want the token volume, read-only")
+			}
+			if dep, ok := sp.DependsOn["admin-token"]; !ok || dep.Condition != types.ServiceConditionCompletedSuccessfully {
+				t.Errorf("shadowplane must start after admin-token has made the token: depends_on %+v", sp.DependsOn)
 			}
 			if v := volume(t, sp, "/policies"); !v.ReadOnly {
 				t.Errorf("/policies is writable in shadowplane; mount it read-only")

@@ -5,6 +5,7 @@ import (
 	"go/build"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -68,10 +69,7 @@ func TestDockerfile(t *testing.T) {
 	for i, in := range ins {
 		if in.cmd == "FROM" {
 			last = i
-			image := strings.Fields(in.args)[0]
-			if _, tag, ok := strings.Cut(image[strings.LastIndex(image, "/")+1:], ":"); !ok || tag == "latest" {
-				t.Errorf("line %d: base image %s is not pinned", in.line, image)
-			}
+			checkPinned(t, in)
 		}
 	}
 	if strings.Count(strings.Join(cmdsOf(ins), " "), "FROM") < 2 {
@@ -153,6 +151,59 @@ func TestDockerfile(t *testing.T) {
 	slices.Sort(exposed)
 	if !slices.Equal(exposed, []string{"18000", "19000"}) {
 		t.Errorf("EXPOSE %v, want 18000 19000", exposed)
+	}
+}
+
+// digestPinned is IMAGE:TAG@sha256:DIGEST, the digest in full.
+var digestPinned = regexp.MustCompile(`^[a-z0-9./_-]+(:[0-9]+)?/?[a-z0-9./_-]*:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$`)
+
+// checkPinned refuses a FROM whose image is not pinned by digest.
+func checkPinned(t *testing.T, in instruction) {
+	t.Helper()
+	if p := pinProblem(in.args); p != "" {
+		t.Errorf("line %d: %s", in.line, p)
+	}
+}
+
+// pinProblem says what is wrong with a FROM's arguments, or "". A tag
+// alone can be pushed again with other content, so the digest is
+// required; the tag stays beside it, for people and updating tools, and
+// "latest" says nothing.
+func pinProblem(args string) string {
+	f := strings.Fields(args)
+	for len(f) > 0 && strings.HasPrefix(f[0], "--") { // --platform=...
+		f = f[1:]
+	}
+	if len(f) == 0 {
+		return "FROM without an image"
+	}
+	image := f[0]
+	if !digestPinned.MatchString(image) {
+		return "base image " + image + " is not pinned by digest: write IMAGE:TAG@sha256:DIGEST (docker buildx imagetools inspect IMAGE:TAG)"
+	}
+	if ref, _, _ := strings.Cut(image, "@"); strings.HasSuffix(ref, ":latest") {
+		return "base image " + image + ": name a version, not latest"
+	}
+	return ""
+}
+
+func TestPinProblem(t *testing.T) {
+	digest := "@sha256:" + strings.Repeat("0a", 32)
+	for _, c := range []struct {
+		args string
+		ok   bool
+	}{
+		{"golang:1.26.8-bookworm" + digest + " AS build", true},
+		{"--platform=$BUILDPLATFORM gcr.io/distroless/static-debian12:nonroot" + digest, true},
+		{"registry.local:5000/base:1.0" + digest, true},
+		{"golang:1.26.8-bookworm AS build", false},
+		{"golang" + digest, false},
+		{"golang:latest" + digest, false},
+		{"golang:1.26.8-bookworm@sha256:abc", false},
+	} {
+		if got := pinProblem(c.args); (got == "") != c.ok {
+			t.Errorf("FROM %s: problem %q, want ok=%v", c.args, got, c.ok)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -167,7 +168,7 @@ func TestManifests(t *testing.T) {
 	}
 	ctr := pod.Containers[0]
 	args := strings.Join(ctr.Args, " ")
-	for _, want := range []string{"serve ", "--policies /etc/shadowplane/policies", "--k8s ", "--k8s-namespace shadowplane", "--leader-elect", "--xds-addr 0.0.0.0:18000", "--admin-addr 0.0.0.0:9901"} {
+	for _, want := range []string{"serve ", "--policies /etc/shadowplane/policies", "--k8s ", "--k8s-namespace shadowplane", "--leader-elect", "--xds-addr 0.0.0.0:18000 --insecure-xds", "--admin-addr 0.0.0.0:9901"} {
 		if !strings.Contains(args+" ", want) {
 			t.Errorf("shadowplane args %q lack %q", args, want)
 		}
@@ -181,6 +182,7 @@ func TestManifests(t *testing.T) {
 	if !slices.ContainsFunc(ctr.Ports, func(p corev1.ContainerPort) bool { return p.Name == "admin" && p.ContainerPort == 9901 }) {
 		t.Errorf("shadowplane ports %+v: want admin 9901", ctr.Ports)
 	}
+	checkAdminToken(t, pod, ctr)
 	mounted := ""
 	for _, v := range pod.Volumes {
 		if v.ConfigMap != nil && slices.ContainsFunc(ctr.VolumeMounts, func(m corev1.VolumeMount) bool {
@@ -587,5 +589,39 @@ func TestRBAC(t *testing.T) {
 	}
 	if _, err := sa.CoreV1().ConfigMaps("demo").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("create ConfigMap in demo: err = %v, want Forbidden", err)
+	}
+}
+
+// checkAdminToken: serve reads the admin token from a Secret mounted
+// read-only, mode 0400, with the pod's fsGroup (so that the kubelet makes
+// it readable by serve's group alone, which LoadToken accepts).
+func checkAdminToken(t *testing.T, pod corev1.PodSpec, ctr corev1.Container) {
+	t.Helper()
+	i := slices.Index(ctr.Args, "--admin-token-file")
+	if i < 0 || i+1 >= len(ctr.Args) {
+		t.Errorf("shadowplane args %q lack --admin-token-file: serve refuses a non-loopback admin without it", ctr.Args)
+		return
+	}
+	file := ctr.Args[i+1]
+	dir, key := path.Dir(file), path.Base(file)
+	m := slices.IndexFunc(ctr.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == dir })
+	if m < 0 || !ctr.VolumeMounts[m].ReadOnly {
+		t.Errorf("no read-only volume is mounted on %s", dir)
+		return
+	}
+	v := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == ctr.VolumeMounts[m].Name })
+	if v < 0 || pod.Volumes[v].Secret == nil {
+		t.Errorf("%s is not a Secret volume", dir)
+		return
+	}
+	sec := pod.Volumes[v].Secret
+	if sec.DefaultMode == nil || *sec.DefaultMode != 0o400 {
+		t.Errorf("Secret %s defaultMode %v, want 0400", sec.SecretName, sec.DefaultMode)
+	}
+	if !slices.ContainsFunc(sec.Items, func(it corev1.KeyToPath) bool { return it.Path == key }) {
+		t.Errorf("Secret %s does not project %s", sec.SecretName, key)
+	}
+	if sc := pod.SecurityContext; sc == nil || sc.FSGroup == nil || sc.RunAsGroup == nil || *sc.FSGroup != *sc.RunAsGroup {
+		t.Errorf("pod securityContext %+v: want fsGroup equal to runAsGroup, or serve cannot read the token", sc)
 	}
 }

@@ -191,6 +191,14 @@ func serveArgs(t *testing.T, args []string, kubeconfig, stateDir string) []strin
 			out = append(out, "--state-dir", stateDir)
 		case "--k8s":
 			out = append(out, "--kubeconfig", kubeconfig)
+		case "--admin-token-file":
+			// The Secret's file, here a file of the test's own.
+			i++
+			tok := filepath.Join(t.TempDir(), "admin-token")
+			if err := os.WriteFile(tok, []byte("test-token\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, "--admin-token-file", tok)
 		case "--log-json":
 			// serveproc reads the addresses from the text log.
 		default:

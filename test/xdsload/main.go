@@ -9,6 +9,8 @@
 //	go run ./test/xdsload -n 100,1000,5000,10000        # ours vs baseline
 //	go run ./test/xdsload file -shadowplane bin/shadowplane -n 1000
 //	                                                     # policy file written → all ACKed
+//	go run ./test/xdsload hostile -shadowplane bin/shadowplane
+//	                                                     # the same, beside issue 13's attackers
 package main
 
 import (
@@ -29,6 +31,8 @@ func main() {
 		err = runServer(ctx, args[1:])
 	case len(args) > 0 && args[0] == "file":
 		err = runFile(ctx, args[1:])
+	case len(args) > 0 && args[0] == "hostile":
+		err = runHostile(ctx, args[1:])
 	default:
 		err = runCompare(ctx, args)
 	}

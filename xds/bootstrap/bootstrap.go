@@ -56,6 +56,9 @@ func Build(o Options) (*bootstrapv3.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := o.TLS.secure(cluster, xdsAddr); err != nil {
+		return nil, err
+	}
 	b := &bootstrapv3.Bootstrap{
 		Node: &corev3.Node{Id: o.NodeID, Cluster: o.NodeCluster},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{

@@ -21,6 +21,7 @@ func CommandLine(o Options) string {
 	if o.Delta {
 		args = append(args, "--delta")
 	}
+	args = append(args, o.TLS.commandFlags()...)
 	for i, a := range args {
 		args[i] = shellQuote(a)
 	}

@@ -23,7 +23,8 @@ type grpcXDSServer struct {
 }
 
 type grpcChannelCred struct {
-	Type string `json:"type"`
+	Type   string         `json:"type"`
+	Config *grpcTLSConfig `json:"config,omitempty"`
 }
 
 type grpcNode struct {
@@ -42,8 +43,8 @@ type grpcLocality struct {
 }
 
 // GRPC renders the bootstrap a proxyless gRPC client (gRPC-Go, grpc-js-xds,
-// gRPC C-core) needs to take its routes from shadowplane: one plaintext xDS
-// server, xDS v3, and node.id / node.cluster. One file works unchanged for
+// gRPC C-core) needs to take its routes from shadowplane: one xDS server
+// (plaintext, or TLS with o.TLS), xDS v3, and node.id / node.cluster. One file works unchanged for
 // all three. gRPC speaks state-of-the-world ADS only, so o.Delta is an
 // error; o.AdminAddress has no meaning for a client and is ignored.
 func GRPC(o Options) ([]byte, error) {
@@ -60,7 +61,7 @@ func GRPC(o Options) ([]byte, error) {
 	b := grpcBootstrap{
 		XDSServers: []grpcXDSServer{{
 			ServerURI:      addr.String(),
-			ChannelCreds:   []grpcChannelCred{{Type: "insecure"}},
+			ChannelCreds:   o.TLS.grpcCreds(),
 			ServerFeatures: []string{"xds_v3"},
 		}},
 		Node: grpcNode{ID: o.NodeID, Cluster: o.NodeCluster},

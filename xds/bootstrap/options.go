@@ -39,6 +39,9 @@ type Options struct {
 	// Delta selects incremental ADS (DELTA_GRPC) instead of state of the
 	// world (GRPC).
 	Delta bool
+	// TLS, when its CA is set, makes the client speak TLS to the control
+	// plane (tls.go).
+	TLS TLS
 }
 
 // AddFlags defines the command-line flags that set o on fs. The CLI and the
@@ -49,6 +52,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.NodeCluster, "cluster", o.NodeCluster, "Envoy node cluster `NAME` (required)")
 	fs.StringVar(&o.AdminAddress, "admin", o.withDefaults().AdminAddress, "admin endpoint `IP:PORT`; keep it on loopback unless a container port mapping needs it")
 	fs.BoolVar(&o.Delta, "delta", o.Delta, "use incremental ADS (DELTA_GRPC) instead of state of the world (GRPC)")
+	o.TLS.addFlags(fs)
 }
 
 // withDefaults returns o with every unset optional field filled in. It is
@@ -76,6 +80,7 @@ func (o Options) Validate() error {
 	if err := checkName("node cluster (--cluster)", o.NodeCluster); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, o.TLS.validate()...)
 	return errors.Join(errs...)
 }
 

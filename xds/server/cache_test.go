@@ -53,6 +53,12 @@ type limitEvent struct {
 }
 
 func newHarness(t *testing.T, m *policy.Model) *harness {
+	return newHarnessWith(t, m, Options{}, nil)
+}
+
+// newHarnessWith is newHarness with opts (OnLimit is the harness's), and
+// the listener wrapped by wrap if it is not nil.
+func newHarnessWith(t *testing.T, m *policy.Model, opts Options, wrap func(net.Listener) net.Listener) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -62,15 +68,19 @@ func newHarness(t *testing.T, m *policy.Model) *harness {
 	}
 	reg := NewRegistry(c, nil)
 	over := make(chan limitEvent, 16)
-	srv := New(ctx, c, reg, Options{OnLimit: func(peer, nodeID string, err error) {
+	opts.OnLimit = func(peer, nodeID string, err error) {
 		select {
 		case over <- limitEvent{peer, nodeID, err}:
 		default:
 		}
-	}})
+	}
+	srv := New(ctx, c, reg, opts)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		lis = wrap(lis)
 	}
 	go srv.Serve(ctx, lis)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

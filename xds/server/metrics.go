@@ -16,6 +16,7 @@ type Metrics struct {
 	snapshotErrors prometheus.Counter
 	deltaOverflows prometheus.Counter
 	overLimit      prometheus.Counter
+	connsRefused   *prometheus.CounterVec
 }
 
 var _ ProxyObserver = (*Metrics)(nil)
@@ -52,7 +53,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "shadowplane_xds_streams_over_limit_total",
 		Help: "xDS streams closed for going over a per-stream limit (requests a second, type URLs, names, node size; see the log for the peer).",
 	})
-	reg.MustRegister(m.connected, m.pushes, m.acks, m.nacks, m.snapshotErrors, m.deltaOverflows, m.overLimit)
+	m.connsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shadowplane_xds_connections_refused_total",
+		Help: "xDS connections closed as soon as accepted, by the cap they went over (total, per_address; see the log for the peer).",
+	}, []string{"limit"})
+	reg.MustRegister(m.connected, m.pushes, m.acks, m.nacks, m.snapshotErrors, m.deltaOverflows, m.overLimit, m.connsRefused)
 	return m
 }
 
@@ -89,3 +94,7 @@ func (m *Metrics) DeltaOverflow() { m.deltaOverflows.Inc() }
 // OverLimit counts a stream closed over a limit; call it from
 // Options.OnLimit.
 func (m *Metrics) OverLimit() { m.overLimit.Inc() }
+
+// ConnRefused counts a connection refused over a cap; pass it as
+// ConnLimits.OnRefused.
+func (m *Metrics) ConnRefused(limit string) { m.connsRefused.WithLabelValues(limit).Inc() }

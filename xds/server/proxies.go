@@ -23,6 +23,7 @@ type Proxy struct {
 	Kind        string                 `json:"kind"`
 	Group       string                 `json:"group"`
 	Protocol    string                 `json:"protocol"`
+	Identity    string                 `json:"identity,omitempty"` // of a verified client certificate (identity.go)
 	ConnectedAt time.Time              `json:"connectedAt"`
 	Types       map[string]*TypeStatus `json:"types"`
 
@@ -34,6 +35,10 @@ type Proxy struct {
 	// typeURLs are the type URLs the stream has asked for, in full (two
 	// may share a short name), for MaxTypesPerStream.
 	typeURLs map[string]struct{}
+
+	// verified is set when the client presented a verified certificate:
+	// its Identity is then bound to the nodes it may claim.
+	verified bool
 
 	// group and acks are the proxy's place in the registry's ACK index:
 	// its group, and its entry per type (short name).
@@ -98,6 +103,9 @@ type Registry struct {
 	deltaIDs map[int64]int64
 	// acks counts who holds what, per group, for the waits (ackindex.go).
 	acks *ackIndex
+
+	// bound caches the current model's identity bindings (identity.go).
+	bound atomic.Pointer[identityBindings]
 }
 
 // NewRegistry tracks proxies of cache's streams. observer may be nil.
@@ -161,12 +169,13 @@ func (r *Registry) deltaCallbacks() serverv3.CallbackFuncs {
 		return r.deltaIDs[delta]
 	}
 	return serverv3.CallbackFuncs{
-		DeltaStreamOpenFunc: func(_ context.Context, delta int64, _ string) error {
+		DeltaStreamOpenFunc: func(ctx context.Context, delta int64, _ string) error {
 			id := r.newStreamID()
 			r.mu.Lock()
 			r.deltaIDs[delta] = id
 			r.mu.Unlock()
 			r.open(id, "delta")
+			r.identify(id, identityOf(ctx))
 			return nil
 		},
 		DeltaStreamClosedFunc: func(delta int64, _ *core.Node) {
@@ -181,6 +190,11 @@ func (r *Registry) deltaCallbacks() serverv3.CallbackFuncs {
 			id := id(delta)
 			if err := checkRequest(req.GetNode(), len(req.GetResourceNamesSubscribe())+len(req.GetResourceNamesUnsubscribe())+len(req.GetInitialResourceVersions())); err != nil {
 				return err
+			}
+			if req.GetNode() != nil {
+				if err := r.checkIdentity(id, req.GetNode()); err != nil {
+					return err
+				}
 			}
 			if err := r.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil); err != nil {
 				return err

@@ -171,6 +171,7 @@ func (s *subscription) recorded(names []string) []string {
 func (s *Server) StreamAggregatedResources(stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
 	st := &sotwStream{id: s.registry.newStreamID(), grpc: stream, cache: s.cache, reg: s.registry}
 	s.registry.open(st.id, "sotw")
+	s.registry.identify(st.id, identityOf(stream.Context()))
 	defer st.close()
 	for {
 		req, err := stream.Recv()
@@ -190,6 +191,9 @@ func (s *sotwStream) handle(req *discovery.DiscoveryRequest) error {
 	}
 	// Only the first request must carry the node.
 	if req.Node != nil {
+		if err := s.reg.checkIdentity(s.id, req.Node); err != nil {
+			return err
+		}
 		s.node = req.Node
 	} else if s.node != nil {
 		req.Node = s.node

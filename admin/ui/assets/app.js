@@ -139,7 +139,10 @@
       el('td', { class: 'mono' }, p.nodeId || '(no node yet)'), el('td', null, p.kind), el('td', { class: 'mono' }, p.group),
       el('td', null, p.protocol), types.map(([name]) => ackCell((p.types || {})[name])),
       el('td', null, fmtClock(parseTime(p.connectedAt)))));
-    body.replaceChildren(el('table', { class: 'grid', 'data-testid': 'proxies-table' }, el('thead', null, head), el('tbody', null, rows)));
+    // The API answers a page: say when there are more than it holds.
+    const more = data.total > proxies.length ?
+      el('p', { class: 'meta' }, 'Showing the first ' + proxies.length + ' of ' + data.total + ' proxies (the API pages with ?limit= and ?after=).') : null;
+    body.replaceChildren(el('table', { class: 'grid', 'data-testid': 'proxies-table' }, el('thead', null, head), el('tbody', null, rows)), ...(more ? [more] : []));
   }
 
   // ---- policies -----------------------------------------------------

@@ -1,0 +1,149 @@
+package admin
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// writeSelfSigned writes a self-signed certificate for 127.0.0.1 and
+// localhost, with the given serial, and its key, to certPath and keyPath.
+func writeSelfSigned(t *testing.T, certPath, keyPath string, serial int64) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: "shadowplane admin test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// served is the serial of the certificate the server at addr presents.
+func served(t *testing.T, addr string) int64 {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // only to read the certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+}
+
+// TestAdminOverTLS: the API over HTTPS on a real socket, reached by the
+// CLI's client trusting the certificate's file and refused without it;
+// a rotated certificate is served at the next handshake without a
+// restart, and a broken one leaves the previous in use.
+func TestAdminOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	writeSelfSigned(t, certPath, keyPath, 1)
+	var (
+		mu      sync.Mutex
+		reloads []error
+	)
+	files, err := LoadCertFiles(certPath, keyPath, func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reloads = append(reloads, err)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: NewHandler(Config{})}
+	go srv.Serve(tls.NewListener(lis, files.TLSConfig()))
+	t.Cleanup(func() { srv.Close() })
+	addr := lis.Addr().String()
+	base := "https://" + addr
+
+	client, err := NewHTTPClient(certPath, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Get(base + "/healthz")
+	if err != nil {
+		t.Fatalf("GET /healthz with the certificate trusted: %v", err)
+	}
+	resp.Body.Close()
+	plain, _ := NewHTTPClient("", 5*time.Second)
+	if _, err := plain.Get(base + "/healthz"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("GET without trusting the certificate: %v, want a certificate error", err)
+	}
+
+	// Rotation: a new pair on the same paths is served at the next
+	// handshake. A coarse file system clock may give the new files the
+	// old time and, by chance, the same size: move the time on.
+	writeSelfSigned(t, certPath, keyPath, 2)
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(certPath, later, later)
+	os.Chtimes(keyPath, later, later)
+	if got := served(t, addr); got != 2 {
+		t.Errorf("after rotation the server presents serial %d, want 2", got)
+	}
+	// A broken certificate keeps the last good pair, and says why.
+	if err := os.WriteFile(certPath, []byte("-----BEGIN CERTIFICATE-----\nnot base64\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(t, addr); got != 2 {
+		t.Errorf("with a broken certificate the server presents serial %d, want the previous 2", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reloads) != 2 || reloads[0] != nil || reloads[1] == nil || !strings.Contains(reloads[1].Error(), certPath) {
+		t.Errorf("reloads reported %v; want one success, then an error naming %s", reloads, certPath)
+	}
+}
+
+func TestLoadCertFilesRefusesNonRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	writeSelfSigned(t, certPath, keyPath, 1)
+	if _, err := LoadCertFiles(dir, keyPath, nil); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a directory as the certificate: %v", err)
+	}
+	if _, err := LoadCertFiles(certPath, filepath.Join(dir, "missing"), nil); err == nil {
+		t.Error("a missing key loaded")
+	}
+	if _, err := NewHTTPClient(keyPath, time.Second); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("a key as the CA file: %v", err)
+	}
+}
