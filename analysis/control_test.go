@@ -470,6 +470,10 @@ func TestFollowerRefusesControls(t *testing.T) {
 	dir := t.TempDir()
 	leader := newTestRunner(t, dir, constant(healthy(5000)), &recorder{})
 	leader.SetModel(t.Context(), segmentModel(time.Hour))
+	// The leader steps down: its loop would otherwise go on saving (the
+	// step's window opening on the ACK) while the follower is checked.
+	leader.Follow()
+	leader.Wait()
 	f, store := newFollower(t, dir, constant(healthy(5000)), &recorder{})
 	states, invalid, err := store.LoadAll()
 	if err != nil {

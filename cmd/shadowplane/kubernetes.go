@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"k8s.io/client-go/kubernetes"
@@ -64,6 +65,24 @@ type kubeSources struct {
 	elector   *k8s.Elector
 	states    *k8s.StateWatcher
 	store     *k8s.StateStore
+
+	// leading and leader mirror the election for the parts that must not
+	// wait on it: webhooks are sent only while leading (their Active is
+	// asked under the runner's lock), and a follower's refusal of a
+	// control names the leader.
+	leading atomic.Bool
+	leader  atomic.Pointer[string]
+}
+
+// isLeading says whether this replica runs the experiments now.
+func (k *kubeSources) isLeading() bool { return k.leading.Load() }
+
+// leaderName is the replica that leads, as last observed, or "".
+func (k *kubeSources) leaderName() string {
+	if p := k.leader.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 func newKubeSources(cfg kubeConfig, log hclog.Logger) (*kubeSources, error) {
@@ -130,16 +149,21 @@ func (k *kubeSources) lead(ctx context.Context, runner *analysis.Runner, errc ch
 	lc.Client, lc.Namespace = k.client, k.cfg.namespace
 	k.elector, err = k8s.NewElector(lc, k8s.Callbacks{
 		OnStartedLeading: func(ctx context.Context) {
+			k.leading.Store(true)
 			k.log.Info("elected: this replica runs the experiments")
 			if err := runner.Lead(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				k.log.Error("leading", "error", err)
 			}
 		},
 		OnStoppedLeading: func() {
+			k.leading.Store(false)
 			runner.Follow()
 			k.log.Info("no longer the leader: following the experiments' states")
 		},
-		OnNewLeader: func(id string) { k.log.Info("experiments led by", "leader", id) },
+		OnNewLeader: func(id string) {
+			k.leader.Store(&id)
+			k.log.Info("experiments led by", "leader", id)
+		},
 	})
 	if err != nil {
 		return err

@@ -25,10 +25,11 @@ type restartable struct {
 	proc               *serveproc.Proc
 	cancel             context.CancelFunc
 	cp                 *controlPlane
+	extra              []string
 }
 
-func newRestartable(t *testing.T, dir string) *restartable {
-	r := &restartable{t: t, dir: dir, state: t.TempDir(), xdsAddr: freePort(t), adminAddr: freePort(t)}
+func newRestartable(t *testing.T, dir string, extra ...string) *restartable {
+	r := &restartable{t: t, dir: dir, state: t.TempDir(), xdsAddr: freePort(t), adminAddr: freePort(t), extra: extra}
 	r.start()
 	t.Cleanup(func() { r.stop() })
 	return r
@@ -37,7 +38,7 @@ func newRestartable(t *testing.T, dir string) *restartable {
 func (r *restartable) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := serveproc.Start(ctx, binary, r.dir, func(line string) { r.t.Log("shadowplane: " + line) },
-		"--state-dir", r.state, "--xds-addr", r.xdsAddr, "--admin-addr", r.adminAddr)
+		append([]string{"--state-dir", r.state, "--xds-addr", r.xdsAddr, "--admin-addr", r.adminAddr}, r.extra...)...)
 	if err != nil {
 		cancel()
 		r.t.Fatal(err)
