@@ -76,7 +76,8 @@ func CheckExposure(addr string, tok *Token) error {
 	return fmt.Errorf("admin address %s is not loopback: start serve with --admin-token-file so that only holders of the token can change experiments", addr)
 }
 
-// IsLoopback reports whether addr (host:port) listens on loopback only.
+// IsLoopback reports whether addr (host:port) listens on loopback only
+// ("localhost" or a loopback IP). serve asks it of its xDS address too.
 func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {

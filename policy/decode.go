@@ -38,7 +38,7 @@ type File struct {
 // (*App).Validate and two apps of the file claiming the same name or host.
 func ParseFile(path string, data []byte) (File, []Problem) {
 	f := File{Path: path}
-	docs, err := parseDocuments(data)
+	docs, err := ParseDocuments(data)
 	if err != nil {
 		return f, capProblems(path, []Problem{syntaxProblem(path, data, err)})
 	}
@@ -122,10 +122,10 @@ func ParseFile(path string, data []byte) (File, []Problem) {
 	return f, nil
 }
 
-// parseDocuments parses every document of data into nodes, or fails on the
+// ParseDocuments parses every document of data into nodes, or fails on the
 // first syntax error. It stops after MaxDocumentsPerFile+1 documents: the
 // caller refuses a file with more, and the rest need not be parsed.
-func parseDocuments(data []byte) ([]*yaml.Node, error) {
+func ParseDocuments(data []byte) ([]*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var docs []*yaml.Node
 	for len(docs) <= MaxDocumentsPerFile {

@@ -68,7 +68,7 @@ func syntaxErrorLine(data []byte) int {
 		if k == 0 {
 			return true
 		}
-		_, err := parseDocuments(data[:ends[k-1]])
+		_, err := ParseDocuments(data[:ends[k-1]])
 		return err == nil
 	}
 	lo, hi := 0, n // the first lo lines parse; the first hi lines (the file) do not

@@ -221,7 +221,7 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 		adminLis.Close()
 		return err
 	}
-	if !isLoopback(cfg.adminAddr) {
+	if !admin.IsLoopback(cfg.adminAddr) {
 		log.Warn("admin API is not on loopback: it shows every upstream address", "addr", cfg.adminAddr)
 	}
 
@@ -277,18 +277,6 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	defer cancel()
 	adminSrv.Shutdown(shutdownCtx)
 	return first
-}
-
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // registerPolicyMetrics exports the watcher's counters.

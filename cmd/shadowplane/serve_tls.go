@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/shadowplane/shadowplane/admin"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds/server"
 )
@@ -39,7 +40,7 @@ func (c xdsTLSConfig) credentials(addr string, log hclog.Logger) (credentials.Tr
 		return nil, errors.New("--insecure-xds and --xds-tls-cert: choose one")
 	}
 	if c.cert == "" {
-		if !isLoopback(addr) && !c.insecure {
+		if !admin.IsLoopback(addr) && !c.insecure {
 			return nil, fmt.Errorf("--xds-addr %s is not loopback and xDS would be plaintext: whoever reaches it could claim any node and read every upstream address. "+
 				"Give --xds-tls-cert and --xds-tls-key (and --xds-client-ca to require proxies' certificates), or --insecure-xds to serve plaintext anyway", addr)
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"reflect"
@@ -244,7 +243,7 @@ func editRoute(data []byte, app, route string, split []policy.Backend, removeMir
 	if crlf {
 		data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
 	}
-	docs, err := parseAll(data)
+	docs, err := policy.ParseDocuments(data)
 	if err != nil {
 		return nil, err
 	}
@@ -272,22 +271,6 @@ func editRoute(data []byte, app, route string, split []policy.Backend, removeMir
 		return out, err
 	}
 	return bytes.ReplaceAll(out, []byte("\n"), []byte("\r\n")), nil
-}
-
-func parseAll(data []byte) ([]*yaml.Node, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var docs []*yaml.Node
-	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			return docs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		docs = append(docs, &doc)
-	}
 }
 
 // replaceDocument returns data with the text of doc's document replaced
