@@ -103,3 +103,17 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// A reason that quotes a metrics URL with credentials (a scrape error, say)
+// reaches the receiver — often a chat channel — without them.
+func TestPayloadReasonHidesCredentials(t *testing.T) {
+	st := state(experiment(), analysis.Paused, 0, 0)
+	st.Reason = `metrics down: Get "https://ops:hunter2@prom.example.com/api/v1/query?token=s3cr3t": connection refused`
+	p := NewPayload("paused", st, t0)
+	if strings.Contains(p.Reason, "hunter2") || strings.Contains(p.Reason, "s3cr3t") {
+		t.Fatalf("payload reason shows a credential: %s", p.Reason)
+	}
+	if !strings.Contains(p.Reason, "prom.example.com") || !strings.Contains(p.Reason, "connection refused") {
+		t.Errorf("payload reason lost what it says: %s", p.Reason)
+	}
+}
