@@ -108,7 +108,15 @@ func NewHandler(cfg Config) http.Handler {
 		// last good version, and proxies get that, not the file on disk.
 		var b strings.Builder
 		b.WriteString("ok\n")
+		listed, rejected := 0, 0
 		for _, f := range cfg.Policies.Status() {
+			if f.OK {
+				continue
+			}
+			if rejected++; listed == MaxReadyzFiles {
+				continue
+			}
+			listed++
 			switch {
 			case f.Restored:
 				fmt.Fprintf(&b, "%s: rejected (%d problems); serving its last good version, saved before the restart, read %s\n", f.Path, len(f.Problems), f.LoadedAt.Format(time.RFC3339))
@@ -117,6 +125,9 @@ func NewHandler(cfg Config) http.Handler {
 			case !f.OK:
 				fmt.Fprintf(&b, "%s: rejected (%d problems); nothing served from it\n", f.Path, len(f.Problems))
 			}
+		}
+		if rejected > listed {
+			fmt.Fprintf(&b, "and %d more rejected files: see /api/v1/policies\n", rejected-listed)
 		}
 		w.Write([]byte(b.String()))
 	})

@@ -16,6 +16,9 @@ const (
 	DefaultPoliciesPage  = 100
 	MaxPoliciesPage      = 1000
 	MaxPoliciesPageBytes = 1 << 20
+	// MaxReadyzFiles bounds the rejected files /readyz names; the rest
+	// are counted, and listed by /api/v1/policies. A probe reads it often.
+	MaxReadyzFiles = 20
 )
 
 // handlePolicies answers GET /api/v1/policies[?limit=N&after=PATH]: a

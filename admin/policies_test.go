@@ -93,3 +93,31 @@ func TestPoliciesPageBytes(t *testing.T) {
 		t.Errorf("a file over the page's bytes: %d files, want it alone", len(got))
 	}
 }
+
+// /readyz names at most MaxReadyzFiles rejected files and counts the rest:
+// a probe polls it, and a directory of 10,000 broken files must not make
+// each answer a megabyte.
+func TestReadyzNamesFewRejectedFiles(t *testing.T) {
+	dir := t.TempDir()
+	const n = 50
+	for i := range n {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d.yaml", i)), []byte("kind: App\nname: x\nbogus: 1\n"), 0o644)
+	}
+	w, err := files.NewWatcher(dir, files.WatcherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(NewHandler(Config{Policies: w, Ready: func() bool { return true }}))
+	t.Cleanup(srv.Close)
+	code, body := get(t, srv, "/readyz")
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	if code != 200 || lines[0] != "ok" || len(lines) != 1+MaxReadyzFiles+1 {
+		t.Fatalf("/readyz = %d with %d lines, want ok, %d files and a count:\n%s", code, len(lines), MaxReadyzFiles, body)
+	}
+	if want := fmt.Sprintf("and %d more rejected files: see /api/v1/policies", n-MaxReadyzFiles); lines[len(lines)-1] != want {
+		t.Errorf("last line %q, want %q", lines[len(lines)-1], want)
+	}
+	if !strings.HasPrefix(lines[1], dir) || !strings.Contains(lines[1], "rejected (1 problems)") {
+		t.Errorf("first file line %q", lines[1])
+	}
+}
