@@ -54,6 +54,10 @@ type Options struct {
 	// only a client that connects and asks for nothing meets it.
 	// Default 2 minutes.
 	MaxConnectionIdle time.Duration
+	// FirstRequestTimeout closes a stream that sends no request this long
+	// after it opens (firstrequest.go). Default 30 s: Envoy and gRPC send
+	// theirs at once.
+	FirstRequestTimeout time.Duration
 	// OnLimit is told of every stream closed for going over a limit
 	// (limits.go): the client's address, the node id it gave (if any), and
 	// the status it was closed with. serve logs and counts it.
@@ -86,6 +90,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxConnectionIdle == 0 {
 		o.MaxConnectionIdle = 2 * time.Minute
+	}
+	if o.FirstRequestTimeout == 0 {
+		o.FirstRequestTimeout = 30 * time.Second
 	}
 	if o.OnLimit == nil {
 		o.OnLimit = func(string, string, error) {}
@@ -135,6 +142,7 @@ func New(ctx context.Context, cache *Cache, registry *Registry, opts Options) *S
 		grpc.InitialWindowSize(flowWindow),
 		grpc.InitialConnWindowSize(flowWindow),
 		grpc.ConnectionTimeout(opts.ConnectionTimeout),
+		grpc.StreamInterceptor(firstRequestDeadline(opts.FirstRequestTimeout, opts.OnLimit)),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: opts.KeepaliveTime, Timeout: opts.KeepaliveTimeout, MaxConnectionIdle: opts.MaxConnectionIdle}),
 		// Envoy pings as often as its bootstrap says (30 s in ours);
 		// allow that, and pings on idle connections.
@@ -159,16 +167,21 @@ func (s *Server) limited(ctx context.Context, nodeID string, err error) error {
 	if code != codes.ResourceExhausted && code != codes.PermissionDenied {
 		return err
 	}
-	addr := "unknown"
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		addr = p.Addr.String()
-	}
+	addr := peerOf(ctx)
 	if code == codes.PermissionDenied {
 		s.onDenied(addr, nodeID, err)
 		return err
 	}
 	s.onLimit(addr, nodeID, err)
 	return err
+}
+
+// peerOf is the client address of a stream's context, or "unknown".
+func peerOf(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return "unknown"
 }
 
 // Serve serves on lis until ctx is done. Streams are then closed at once
