@@ -99,10 +99,15 @@ func runHostile(ctx context.Context, args []string) error {
 	if err := fl.wait(ctx); err != nil {
 		return fmt.Errorf("initial sync: %w", err)
 	}
+	// CPU per phase, of serve and of this harness (the fleet, and the
+	// attackers, which share the machine's cores): whether a slower edit
+	// under attack is serve's work or the cores taken from everyone.
+	quietCPU := startCPU(proc)
 	quiet, err := timeEdits(ctx, fl, proc, file, *apps, 1, *edits)
 	if err != nil {
 		return fmt.Errorf("without attackers: %w", err)
 	}
+	quietCPU.stop()
 	rssQuiet, _ := proc.RSS()
 
 	actx, stopAttack := context.WithCancel(ctx)
@@ -110,7 +115,9 @@ func runHostile(ctx context.Context, args []string) error {
 	a.start(actx, proc.XDS, *streams, *idle, *pace)
 	// Let every attacker make its first attempt before timing.
 	a.first.Wait()
+	attackedCPU := startCPU(proc)
 	attacked, err := timeEdits(ctx, fl, proc, file, *apps, 1+*edits, *edits)
+	attackedCPU.stop()
 	rssAttacked, _ := proc.RSS()
 	stopAttack()
 	a.wg.Wait()
@@ -128,6 +135,8 @@ func runHostile(ctx context.Context, args []string) error {
 	quiet.print("without attackers")
 	attacked.print("with attackers   ")
 	fmt.Printf("server RSS: %.1f MiB without attackers, %.1f MiB with\n", float64(rssQuiet)/(1<<20), float64(rssAttacked)/(1<<20))
+	fmt.Printf("CPU, cores busy on average: serve %.2f without attackers, %.2f with; this harness (fleet and attackers) %.2f, %.2f\n",
+		quietCPU.serve, attackedCPU.serve, quietCPU.harness, attackedCPU.harness)
 	fmt.Printf("attackers: %d type-URL, %d big-node, %d delta streams closed; %d idle connections open at most, %d refused or closed by serve\n",
 		a.closed[0].Load(), a.closed[1].Load(), a.closed[2].Load(), a.maxIdle.Load(), a.idleClosed.Load())
 	for _, m := range regexp.MustCompile(`(?m)^shadowplane_xds_(connections_refused|streams_over_limit)_total.*$`).FindAllString(metrics, -1) {
@@ -361,4 +370,27 @@ func names(n int) []string {
 		out[i] = fmt.Sprintf("attack-%06d", i)
 	}
 	return out
+}
+
+// phaseCPU measures the cores serve and this process kept busy, on
+// average, between startCPU and stop.
+type phaseCPU struct {
+	proc             *serveproc.Proc
+	at               time.Time
+	serve0, harness0 time.Duration
+	serve, harness   float64
+}
+
+func startCPU(p *serveproc.Proc) *phaseCPU {
+	c := &phaseCPU{proc: p, at: time.Now()}
+	c.serve0, _ = p.CPU()
+	c.harness0, _ = serveproc.CPU(os.Getpid())
+	return c
+}
+
+func (c *phaseCPU) stop() {
+	wall := time.Since(c.at).Seconds()
+	s, _ := c.proc.CPU()
+	h, _ := serveproc.CPU(os.Getpid())
+	c.serve, c.harness = (s-c.serve0).Seconds()/wall, (h-c.harness0).Seconds()/wall
 }
