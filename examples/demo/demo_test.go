@@ -26,12 +26,24 @@ func buildBinaries(t *testing.T) string {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freeAddrs(t, 1)[0]
+}
+
+// freeAddrs returns n distinct free loopback addresses, holding each
+// listener until all are chosen: a port closed at once can be handed out
+// again by the next call.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs[i] = l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
 }
 
 // The demo, shortened: both canaries reach their end — the healthy one
@@ -43,8 +55,9 @@ func TestDemoRunsBothCanariesToTheirEnd(t *testing.T) {
 	// The demo runs as its own binary: it re-executes itself as the
 	// traffic generator.
 	var out bytes.Buffer
+	addrs := freeAddrs(t, 2)
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "demo"), "-bin", bin, "-plain", "-interval", "1s", "-iterations", "3",
-		"-xds-addr", freeAddr(t), "-admin-addr", freeAddr(t), "-refresh", "200ms")
+		"-xds-addr", addrs[0], "-admin-addr", addrs[1], "-refresh", "200ms")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())

@@ -184,12 +184,24 @@ func TestCanaryWithErrorsIsRolledBack(t *testing.T) {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freePorts(t, 1)[0]
+}
+
+// freePorts returns n distinct free loopback addresses. Their listeners are
+// all held until every one is chosen: one closed at once could be handed
+// out again by the next call (it was: xDS and admin on one port).
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs[i] = l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
 }
 
 // The control plane killed with SIGKILL mid-experiment and restarted
@@ -200,7 +212,8 @@ func TestExperimentSurvivesKill9(t *testing.T) {
 	v2 := startSample(t, "v2", "--latency", "2ms")
 	dir := writePolicy(t, canaryPolicy(v1, v2, 8, 10))
 	state := t.TempDir()
-	xdsAddr, adminAddr := freePort(t), freePort(t)
+	ports := freePorts(t, 2)
+	xdsAddr, adminAddr := ports[0], ports[1]
 	start := func() (*serveproc.Proc, context.CancelFunc) {
 		ctx, cancel := context.WithCancel(context.Background())
 		p, err := serveproc.Start(ctx, binary, dir, func(line string) { t.Log("shadowplane: " + line) },

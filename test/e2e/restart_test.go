@@ -29,7 +29,8 @@ type restartable struct {
 }
 
 func newRestartable(t *testing.T, dir string, extra ...string) *restartable {
-	r := &restartable{t: t, dir: dir, state: t.TempDir(), xdsAddr: freePort(t), adminAddr: freePort(t), extra: extra}
+	ports := freePorts(t, 2)
+	r := &restartable{t: t, dir: dir, state: t.TempDir(), xdsAddr: ports[0], adminAddr: ports[1], extra: extra}
 	r.start()
 	t.Cleanup(func() { r.stop() })
 	return r
