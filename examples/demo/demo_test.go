@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shadowplane/shadowplane/test/serveproc"
 )
 
 // buildBinaries builds shadowplane and sampleapp into a fresh directory.
@@ -29,19 +31,12 @@ func freeAddr(t *testing.T) string {
 	return freeAddrs(t, 1)[0]
 }
 
-// freeAddrs returns n distinct free loopback addresses, holding each
-// listener until all are chosen: a port closed at once can be handed out
-// again by the next call.
+// freeAddrs returns n distinct free loopback addresses.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	addrs := make([]string, n)
-	for i := range addrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		addrs[i] = l.Addr().String()
+	addrs, err := serveproc.FreeAddrs(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return addrs
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,19 +186,12 @@ func freePort(t *testing.T) string {
 	return freePorts(t, 1)[0]
 }
 
-// freePorts returns n distinct free loopback addresses. Their listeners are
-// all held until every one is chosen: one closed at once could be handed
-// out again by the next call (it was: xDS and admin on one port).
+// freePorts returns n distinct free loopback addresses.
 func freePorts(t *testing.T, n int) []string {
 	t.Helper()
-	addrs := make([]string, n)
-	for i := range addrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		addrs[i] = l.Addr().String()
+	addrs, err := serveproc.FreeAddrs(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return addrs
 }
