@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/shadowplane/shadowplane/admin"
 	"github.com/shadowplane/shadowplane/admin/ui"
+	"github.com/shadowplane/shadowplane/policy/files"
 	"github.com/shadowplane/shadowplane/xds/server"
 )
 
@@ -34,8 +36,20 @@ func TestBrowserSaysProxiesArePaged(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /ui/", ui.Handler())
+	// And more policy files than a page of /api/v1/policies.
+	dir := t.TempDir()
+	nFiles := admin.DefaultPoliciesPage + 5
+	for i := range nFiles {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d.yaml", i)), []byte("kind: App\nname: x\nbogus: 1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	policies, err := files.NewWatcher(dir, files.WatcherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux.Handle("/", admin.NewHandler(admin.Config{
-		Proxies: many, Policies: writePolicies(t),
+		Proxies: many, Policies: policies,
 		Ready: func() bool { return true }, Gatherer: prometheus.NewRegistry(),
 	}))
 	srv := httptest.NewServer(mux)
@@ -69,5 +83,20 @@ func TestBrowserSaysProxiesArePaged(t *testing.T) {
 	}
 	if want := fmt.Sprintf("first %d of %d proxies", admin.DefaultProxiesPage, n); !strings.Contains(note, want) {
 		t.Errorf("note %q, want it to say %q", note, want)
+	}
+
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid="policies-more"]`))); err != nil {
+		t.Fatalf("the policies section does not say it shows a page: %v", err)
+	}
+	fileRows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="policies-table"] tbody tr').length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pnote, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="policies-more"]').textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("first %d of %d policy files", admin.DefaultPoliciesPage, nFiles); fileRows != admin.DefaultPoliciesPage || !strings.Contains(pnote, want) {
+		t.Errorf("policies: %d rows, note %q; want %d rows and a note saying %q", fileRows, pnote, admin.DefaultPoliciesPage, want)
 	}
 }

@@ -171,7 +171,11 @@
         el('thead', null, el('tr', null, ['File', 'Status', 'Declares', 'Problems'].map((h) => el('th', null, h)))),
         el('tbody', null, rows))
       : el('p', { class: 'empty' }, 'No policy file.');
-    $('policies-body').replaceChildren(...[summary, dirError, table].filter(Boolean));
+    // The API answers a page: say when there are more files than it holds.
+    const more = data.total > files.length ?
+      el('p', { class: 'meta', 'data-testid': 'policies-more' }, 'Showing the first ' + files.length + ' of ' + data.total +
+        ' policy files (the API pages with ?limit= and ?after=; the count of rejected files above covers them all).') : null;
+    $('policies-body').replaceChildren(...[summary, dirError, table, more].filter(Boolean));
   }
 
   // ---- experiments --------------------------------------------------
