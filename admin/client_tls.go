@@ -5,8 +5,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
-	"os"
 	"time"
+
+	"github.com/shadowplane/shadowplane/internal/tlsfiles"
 )
 
 // NewHTTPClient is the client the CLI talks to the admin API with. An
@@ -17,10 +18,7 @@ func NewHTTPClient(caFile string, timeout time.Duration) (*http.Client, error) {
 	if caFile == "" {
 		return &http.Client{Timeout: timeout}, nil
 	}
-	if _, err := stampOf(caFile); err != nil {
-		return nil, fmt.Errorf("admin CA file: %w", err)
-	}
-	pem, err := os.ReadFile(caFile)
+	pem, err := tlsfiles.ReadPEMFile(caFile)
 	if err != nil {
 		return nil, fmt.Errorf("admin CA file: %w", err)
 	}

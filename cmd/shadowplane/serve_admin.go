@@ -4,13 +4,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"flag"
+	"fmt"
 	stdlog "log"
 	"net"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/shadowplane/shadowplane/admin"
+	"github.com/shadowplane/shadowplane/internal/tlsfiles"
 )
 
 // Bounds of the admin server's connections. Each open connection holds a
@@ -60,18 +61,18 @@ func (c adminTLSConfig) wrap(lis *net.Listener, log hclog.Logger) (string, error
 	if c.cert == "" {
 		return "http", nil
 	}
-	files, err := admin.LoadCertFiles(c.cert, c.key, func(err error) {
+	r, err := tlsfiles.New(tlsfiles.Files{Cert: c.cert, Key: c.key}, tlsfiles.Options{OnReload: func(err error) {
 		if err != nil {
 			log.Error("admin TLS certificate not reloaded; the previous one is still in use", "error", err)
 			return
 		}
 		log.Info("admin TLS certificate reloaded", "cert", c.cert)
-	})
+	}})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("admin TLS: %w", err)
 	}
-	leaf := files.Leaf()
+	leaf := r.Config().Certificates[0].Leaf
 	log.Info("admin API over HTTPS", "cert", c.cert, "subject", leaf.Subject.String(), "dns", leaf.DNSNames, "notAfter", leaf.NotAfter)
-	*lis = tls.NewListener(*lis, files.TLSConfig())
+	*lis = tls.NewListener(*lis, r.ServerConfig())
 	return "https", nil
 }

@@ -9,8 +9,8 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/shadowplane/shadowplane/admin"
+	"github.com/shadowplane/shadowplane/internal/tlsfiles"
 	"github.com/shadowplane/shadowplane/policy"
-	"github.com/shadowplane/shadowplane/xds/server"
 )
 
 // xdsTLSConfig is how serve secures xDS (decision 0019): TLS from files it
@@ -48,7 +48,7 @@ func (c xdsTLSConfig) credentials(addr string, log hclog.Logger) (credentials.Tr
 		return nil, nil
 	}
 	xlog := log.Named("xds-tls")
-	r, err := server.NewTLSReloader(server.TLSFiles{Cert: c.cert, Key: c.key, ClientCA: c.clientCA}, server.TLSOptions{
+	r, err := tlsfiles.New(tlsfiles.Files{Cert: c.cert, Key: c.key, ClientCA: c.clientCA}, tlsfiles.Options{
 		OnReload: func(err error) {
 			if err != nil {
 				xlog.Error("xDS TLS files changed but were refused", "error", err)
@@ -65,7 +65,7 @@ func (c xdsTLSConfig) credentials(addr string, log hclog.Logger) (credentials.Tr
 	} else {
 		log.Info("xDS over mTLS; every proxy needs a certificate of the client CA, and policies' proxies.identities bind identities to nodes", "cert", c.cert, "client_ca", c.clientCA)
 	}
-	return r.Credentials(), nil
+	return credentials.NewTLS(r.ServerConfig()), nil
 }
 
 // warnUnbound says so when policies bind identities that serve cannot

@@ -154,7 +154,7 @@ func TestHostileFiles(t *testing.T) {
 	validated := r.out
 	p := startServe(t, dir)
 
-	ps, size := getPolicies(t, p)
+	ps, size := getPolicies(t, p.Proc)
 	if size > 1<<20 {
 		t.Errorf("/api/v1/policies is %d bytes, want under 1 MiB", size)
 	}
@@ -197,7 +197,7 @@ func TestHostileFiles(t *testing.T) {
 		}
 		return late && later
 	})
-	if m := get(t, p, "/metrics"); !bytes.Contains(m, []byte("shadowplane_policy_files_with_errors 6")) {
+	if m := get(t, p.Proc, "/metrics"); !bytes.Contains(m, []byte("shadowplane_policy_files_with_errors 6")) {
 		t.Errorf("/metrics: want shadowplane_policy_files_with_errors 6")
 	}
 }
@@ -227,7 +227,7 @@ func TestServeTenThousandFiles(t *testing.T) {
 	}
 	dir := manyFiles(t, 10_000)
 	p := startServe(t, dir)
-	ps, size := getPolicies(t, p)
+	ps, size := getPolicies(t, p.Proc)
 	if ps.Total != 10_000 || len(ps.Files) > 1000 || size > 1<<20 {
 		t.Errorf("/api/v1/policies: %d files of %d in %d bytes; want a page of at most 1000 of 10000, under 1 MiB", len(ps.Files), ps.Total, size)
 	}

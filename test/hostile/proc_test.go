@@ -61,11 +61,29 @@ func runValidate(t *testing.T, args ...string) validateRun {
 	return r
 }
 
+// serving is a `shadowplane serve` whose log tells the test when the
+// policies change: reloaded is signalled after each reload's status is
+// published (serve logs the reload, or a rejected file, after that).
+type serving struct {
+	*serveproc.Proc
+	reloaded chan struct{}
+}
+
 // startServe runs `shadowplane serve` on dir until the test ends.
-func startServe(t *testing.T, dir string, extra ...string) *serveproc.Proc {
+func startServe(t *testing.T, dir string, extra ...string) *serving {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p, err := serveproc.Start(ctx, Binary, dir, func(line string) { t.Log("shadowplane: " + shortLine(line)) }, extra...)
+	reloaded := make(chan struct{}, 1)
+	logf := func(line string) {
+		t.Log("shadowplane: " + shortLine(line))
+		if strings.Contains(line, "policy reloaded") || strings.Contains(line, "policy file rejected") {
+			select {
+			case reloaded <- struct{}{}:
+			default: // one pending signal is enough: the waiter reads the status anew
+			}
+		}
+	}
+	p, err := serveproc.Start(ctx, Binary, dir, logf, extra...)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -77,7 +95,7 @@ func startServe(t *testing.T, dir string, extra ...string) *serveproc.Proc {
 		cancel()
 		p.Wait()
 	})
-	return p
+	return &serving{Proc: p, reloaded: reloaded}
 }
 
 // shortLine keeps test logs readable when a log line is long (which
@@ -149,19 +167,22 @@ func getPolicies(t *testing.T, p *serveproc.Proc) (policies, int) {
 	return ps, len(body)
 }
 
-// waitPolicies polls /api/v1/policies until cond holds, within
-// processDeadline: a wait for a result, not a timed assertion.
-func waitPolicies(t *testing.T, p *serveproc.Proc, what string, cond func(policies) bool) policies {
+// waitPolicies reads /api/v1/policies until cond holds, again after each
+// reload serve logs, within processDeadline: a wait for a result, not a
+// timed assertion.
+func waitPolicies(t *testing.T, p *serving, what string, cond func(policies) bool) policies {
 	t.Helper()
-	deadline := time.Now().Add(processDeadline)
+	deadline := time.NewTimer(processDeadline)
+	defer deadline.Stop()
 	for {
-		ps, _ := getPolicies(t, p)
+		ps, _ := getPolicies(t, p.Proc)
 		if cond(ps) {
 			return ps
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-p.reloaded:
+		case <-deadline.C:
 			t.Fatalf("timed out waiting for %s: %+v", what, ps)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

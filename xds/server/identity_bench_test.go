@@ -5,6 +5,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/shadowplane/shadowplane/internal/tlsfiles"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/test/testca"
 	"github.com/shadowplane/shadowplane/xds"
@@ -52,7 +53,7 @@ func BenchmarkIdentityCheck(b *testing.B) {
 func BenchmarkTLSConfigCheck(b *testing.B) {
 	ca := testca.New(b, "CA")
 	f := ca.IssueFiles(b, leaf{IP: net.ParseIP("127.0.0.1"), Server: true})
-	r, err := NewTLSReloader(TLSFiles{Cert: f.Cert, Key: f.Key, ClientCA: f.CA}, TLSOptions{CheckEvery: -1})
+	r, err := tlsfiles.New(tlsfiles.Files{Cert: f.Cert, Key: f.Key, ClientCA: f.CA}, tlsfiles.Options{CheckEvery: -1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/shadowplane/shadowplane/internal/tlsfiles"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
 	"github.com/shadowplane/shadowplane/xds"
@@ -66,15 +67,15 @@ func startTLS(t *testing.T, m *policy.Model, clientCA *testCA) *tlsHarness {
 	t.Helper()
 	serverCA := newTestCA(t, "server CA")
 	f := serverCA.IssueFiles(t, leaf{IP: net.ParseIP("127.0.0.1"), Server: true})
-	files := TLSFiles{Cert: f.Cert, Key: f.Key}
+	files := tlsfiles.Files{Cert: f.Cert, Key: f.Key}
 	if clientCA != nil {
 		files.ClientCA = writeFile(t, t.TempDir(), "clients.pem", clientCA.PEM)
 	}
-	r, err := NewTLSReloader(files, TLSOptions{})
+	r, err := tlsfiles.New(files, tlsfiles.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := startWith(t, m, Options{Creds: r.Credentials()})
+	h := startWith(t, m, Options{Creds: credentials.NewTLS(r.ServerConfig())})
 	h.serverCA = serverCA
 	return h
 }
@@ -342,7 +343,7 @@ func TestGRPCClientWithoutValidCertIsRefused(t *testing.T) {
 	clients := newTestCA(t, "proxy CA")
 	serverCA := newTestCA(t, "server CA")
 	srv := serverCA.IssueFiles(t, leaf{IP: net.ParseIP("127.0.0.1"), Server: true})
-	r, err := NewTLSReloader(TLSFiles{Cert: srv.Cert, Key: srv.Key, ClientCA: writeFile(t, t.TempDir(), "clients.pem", clients.PEM)}, TLSOptions{})
+	r, err := tlsfiles.New(tlsfiles.Files{Cert: srv.Cert, Key: srv.Key, ClientCA: writeFile(t, t.TempDir(), "clients.pem", clients.PEM)}, tlsfiles.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +356,7 @@ func TestGRPCClientWithoutValidCertIsRefused(t *testing.T) {
 		"the server CA's": func() (string, string) { f := serverCA.IssueFiles(t, leaf{SPIFFE: frontID}); return f.Cert, f.Key },
 	} {
 		t.Run(name, func(t *testing.T) {
-			hs := handshakes{r.Credentials(), make(chan error, 16)}
+			hs := handshakes{credentials.NewTLS(r.ServerConfig()), make(chan error, 16)}
 			h := startWith(t, boundModel("127.0.0.1:9"), Options{Creds: hs})
 			certFile, keyFile := cert()
 			c := grpcxds.DialWith(t, bootstrap.Options{

@@ -62,7 +62,8 @@ type Options struct {
 	// (limits.go): the client's address, the node id it gave (if any), and
 	// the status it was closed with. serve logs and counts it.
 	OnLimit func(peer, nodeID string, err error)
-	// Creds secure the connections (TLSReloader.Credentials); nil serves
+	// Creds secure the connections (credentials.NewTLS of a
+	// tlsfiles.Reloader's ServerConfig); nil serves
 	// plaintext. With client certificates, each stream's identity is
 	// bound to the nodes it may claim (identity.go).
 	Creds credentials.TransportCredentials

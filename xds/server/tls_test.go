@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"github.com/shadowplane/shadowplane/internal/tlsfiles"
+	"google.golang.org/grpc/credentials"
 	"net"
 	"os"
 	"path/filepath"
@@ -37,17 +39,17 @@ func TestTLSFilesRotateWithoutRestart(t *testing.T) {
 	clientsA, clientsB := newTestCA(t, "proxy CA A"), newTestCA(t, "proxy CA B")
 	dir := t.TempDir()
 	cert, key, serial1 := serverCA.Issue(t, leaf{IP: net.ParseIP("127.0.0.1"), Server: true})
-	files := TLSFiles{
+	files := tlsfiles.Files{
 		Cert:     writeFile(t, dir, "tls.crt", cert),
 		Key:      writeFile(t, dir, "tls.key", key),
 		ClientCA: writeFile(t, dir, "ca.crt", clientsA.PEM),
 	}
 	reloads := make(chan error, 16)
-	r, err := NewTLSReloader(files, TLSOptions{CheckEvery: -1, OnReload: func(err error) { reloads <- err }})
+	r, err := tlsfiles.New(files, tlsfiles.Options{CheckEvery: -1, OnReload: func(err error) { reloads <- err }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := startWith(t, boundModel("127.0.0.1:9"), Options{Creds: r.Credentials()})
+	h := startWith(t, boundModel("127.0.0.1:9"), Options{Creds: credentials.NewTLS(r.ServerConfig())})
 	h.serverCA = serverCA
 	client := func(ca *testCA) *tls.Config { return h.clientTLS(t, ca, leaf{SPIFFE: frontID}) }
 
@@ -99,19 +101,19 @@ func TestTLSFilesAreBounded(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
-	big := writeFile(t, dir, "big.pem", make([]byte, maxPEMBytes+1))
+	big := writeFile(t, dir, "big.pem", make([]byte, tlsfiles.MaxPEMBytes+1))
 	for name, tc := range map[string]struct {
-		files TLSFiles
+		files tlsfiles.Files
 		want  string
 	}{
-		"a FIFO does not hang":   {TLSFiles{Cert: fifo, Key: good.Key}, "not a regular file"},
-		"a huge file":            {TLSFiles{Cert: big, Key: good.Key}, "larger than"},
-		"a missing key":          {TLSFiles{Cert: good.Cert, Key: filepath.Join(dir, "none")}, "no such file"},
-		"a CA bundle with no CA": {TLSFiles{Cert: good.Cert, Key: good.Key, ClientCA: good.Key}, "no PEM certificate"},
-		"no key":                 {TLSFiles{Cert: good.Cert}, "both a certificate and a key"},
+		"a FIFO does not hang":   {tlsfiles.Files{Cert: fifo, Key: good.Key}, "not a regular file"},
+		"a huge file":            {tlsfiles.Files{Cert: big, Key: good.Key}, "larger than"},
+		"a missing key":          {tlsfiles.Files{Cert: good.Cert, Key: filepath.Join(dir, "none")}, "no such file"},
+		"a CA bundle with no CA": {tlsfiles.Files{Cert: good.Cert, Key: good.Key, ClientCA: good.Key}, "no PEM certificate"},
+		"no key":                 {tlsfiles.Files{Cert: good.Cert}, "both a certificate and a key"},
 	} {
-		if _, err := NewTLSReloader(tc.files, TLSOptions{}); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: NewTLSReloader = %v, want %q", name, err, tc.want)
+		if _, err := tlsfiles.New(tc.files, tlsfiles.Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: tlsfiles.New = %v, want %q", name, err, tc.want)
 		}
 	}
 	if _, err := os.Stat(fifo); err != nil {

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shadowplane/shadowplane/internal/tlsfiles"
 )
 
 // writeSelfSigned writes a self-signed certificate for 127.0.0.1 and
@@ -77,11 +79,13 @@ func TestAdminOverTLS(t *testing.T) {
 		mu      sync.Mutex
 		reloads []error
 	)
-	files, err := LoadCertFiles(certPath, keyPath, func(err error) {
+	// As serve does (cmd/shadowplane/serve_admin.go), looking at the
+	// files at every handshake rather than every 2 s.
+	files, err := tlsfiles.New(tlsfiles.Files{Cert: certPath, Key: keyPath}, tlsfiles.Options{CheckEvery: -1, OnReload: func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		reloads = append(reloads, err)
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +94,7 @@ func TestAdminOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: NewHandler(Config{})}
-	go srv.Serve(tls.NewListener(lis, files.TLSConfig()))
+	go srv.Serve(tls.NewListener(lis, files.ServerConfig()))
 	t.Cleanup(func() { srv.Close() })
 	addr := lis.Addr().String()
 	base := "https://" + addr
@@ -110,12 +114,8 @@ func TestAdminOverTLS(t *testing.T) {
 	}
 
 	// Rotation: a new pair on the same paths is served at the next
-	// handshake. A coarse file system clock may give the new files the
-	// old time and, by chance, the same size: move the time on.
+	// handshake (the reloader compares the files' content).
 	writeSelfSigned(t, certPath, keyPath, 2)
-	later := time.Now().Add(time.Minute)
-	os.Chtimes(certPath, later, later)
-	os.Chtimes(keyPath, later, later)
 	if got := served(t, addr); got != 2 {
 		t.Errorf("after rotation the server presents serial %d, want 2", got)
 	}
@@ -133,14 +133,14 @@ func TestAdminOverTLS(t *testing.T) {
 	}
 }
 
-func TestLoadCertFilesRefusesNonRegularFiles(t *testing.T) {
+func TestTLSFilesRefusedAtStart(t *testing.T) {
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	writeSelfSigned(t, certPath, keyPath, 1)
-	if _, err := LoadCertFiles(dir, keyPath, nil); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, err := tlsfiles.New(tlsfiles.Files{Cert: dir, Key: keyPath}, tlsfiles.Options{}); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("a directory as the certificate: %v", err)
 	}
-	if _, err := LoadCertFiles(certPath, filepath.Join(dir, "missing"), nil); err == nil {
+	if _, err := tlsfiles.New(tlsfiles.Files{Cert: certPath, Key: filepath.Join(dir, "missing")}, tlsfiles.Options{}); err == nil {
 		t.Error("a missing key loaded")
 	}
 	if _, err := NewHTTPClient(keyPath, time.Second); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {

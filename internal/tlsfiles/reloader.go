@@ -1,4 +1,6 @@
-package server
+// Package tlsfiles serves TLS from certificate, key and CA files that it
+// reads again when they change, for the xDS server and the admin API alike.
+package tlsfiles
 
 import (
 	"bytes"
@@ -10,22 +12,20 @@ import (
 	"os"
 	"sync"
 	"time"
-
-	"google.golang.org/grpc/credentials"
 )
 
-// TLSFiles name the PEM files of the xDS server's TLS (decision 0019).
-type TLSFiles struct {
+// Files name the PEM files of a server's TLS (decision 0019).
+type Files struct {
 	// Cert and Key are the server's certificate chain and private key.
 	Cert, Key string
-	// ClientCA, when set, holds the CAs that sign proxies' certificates:
-	// every client must then present one, and its identity is bound to
-	// the nodes it may claim (identity.go). Empty: server TLS only.
+	// ClientCA, when set, holds the CAs that sign clients' certificates:
+	// every client must then present one (for xDS, its identity is then
+	// bound to the nodes it may claim). Empty: server TLS only.
 	ClientCA string
 }
 
-// TLSOptions tune a TLSReloader.
-type TLSOptions struct {
+// Options tune a Reloader.
+type Options struct {
 	// CheckEvery is how often a handshake looks whether the files
 	// changed; between checks handshakes use what was last read. Default
 	// 2 s: reading three small files that often costs nothing, and a
@@ -41,21 +41,21 @@ type TLSOptions struct {
 	Now func() time.Time
 }
 
-// maxPEMBytes bounds each TLS file read. A certificate chain or bundle of
+// MaxPEMBytes bounds each TLS file read. A certificate chain or bundle of
 // CAs is a few kilobytes; a megabyte is room for hundreds of CAs.
-const maxPEMBytes = 1 << 20
+const MaxPEMBytes = 1 << 20
 
-// TLSReloader serves the xDS server's TLS from files it re-reads when they
+// Reloader serves a server's TLS from files it re-reads when they
 // change, so that a rotated certificate, key or CA bundle is used by the
 // next connection without a restart (Kubernetes updates a mounted Secret
 // by swapping a symlink; cert-manager and SPIRE helpers rewrite files).
 // Files that do not load (a key from another pair, half of a rotation
 // written) are refused and the last good ones kept, so a bad rotation
-// never takes xDS down. Connections already open keep the certificate
+// never takes the server down. Connections already open keep the certificate
 // they were made with.
-type TLSReloader struct {
-	files TLSFiles
-	opts  TLSOptions
+type Reloader struct {
+	files Files
+	opts  Options
 
 	mu      sync.Mutex
 	checked time.Time
@@ -65,11 +65,11 @@ type TLSReloader struct {
 	cfg       *tls.Config
 }
 
-// NewTLSReloader reads files once; unlike later changes, files that do not
-// load now are an error.
-func NewTLSReloader(files TLSFiles, opts TLSOptions) (*TLSReloader, error) {
+// New reads files once; unlike later changes, files that do not load now
+// are an error.
+func New(files Files, opts Options) (*Reloader, error) {
 	if files.Cert == "" || files.Key == "" {
-		return nil, errors.New("xDS TLS needs both a certificate and a key file")
+		return nil, errors.New("TLS needs both a certificate and a key file")
 	}
 	if opts.CheckEvery == 0 {
 		opts.CheckEvery = 2 * time.Second
@@ -80,7 +80,7 @@ func NewTLSReloader(files TLSFiles, opts TLSOptions) (*TLSReloader, error) {
 	if opts.OnReload == nil {
 		opts.OnReload = func(error) {}
 	}
-	r := &TLSReloader{files: files, opts: opts}
+	r := &Reloader{files: files, opts: opts}
 	raw, err := r.read()
 	if err != nil {
 		return nil, err
@@ -93,20 +93,21 @@ func NewTLSReloader(files TLSFiles, opts TLSOptions) (*TLSReloader, error) {
 	return r, nil
 }
 
-// Credentials are the gRPC server credentials that take every handshake's
-// configuration from the reloader.
-func (r *TLSReloader) Credentials() credentials.TransportCredentials {
-	return credentials.NewTLS(&tls.Config{
+// ServerConfig is a server's TLS configuration that takes every
+// handshake's from the reloader: for tls.NewListener, or for gRPC through
+// credentials.NewTLS.
+func (r *Reloader) ServerConfig() *tls.Config {
+	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			return r.Config(), nil
 		},
-	})
+	}
 }
 
 // Config is the configuration in use, after looking at the files if
 // CheckEvery has passed since the last look.
-func (r *TLSReloader) Config() *tls.Config {
+func (r *Reloader) Config() *tls.Config {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if now := r.opts.Now(); r.opts.CheckEvery < 0 || now.Sub(r.checked) >= r.opts.CheckEvery {
@@ -116,7 +117,7 @@ func (r *TLSReloader) Config() *tls.Config {
 	return r.cfg
 }
 
-func (r *TLSReloader) reloadLocked() {
+func (r *Reloader) reloadLocked() {
 	raw, err := r.read()
 	if err == nil && same(raw, r.good) {
 		return
@@ -144,13 +145,13 @@ func same(a, b [3][]byte) bool {
 }
 
 // read reads the three files; the CA's slot stays nil without one.
-func (r *TLSReloader) read() ([3][]byte, error) {
+func (r *Reloader) read() ([3][]byte, error) {
 	var raw [3][]byte
 	for i, name := range []string{r.files.Cert, r.files.Key, r.files.ClientCA} {
 		if name == "" {
 			continue
 		}
-		b, err := readPEMFile(name)
+		b, err := ReadPEMFile(name)
 		if err != nil {
 			return [3][]byte{}, err
 		}
@@ -159,9 +160,9 @@ func (r *TLSReloader) read() ([3][]byte, error) {
 	return raw, nil
 }
 
-// readPEMFile reads a regular file of at most maxPEMBytes. The type is
+// ReadPEMFile reads a regular file of at most MaxPEMBytes. The type is
 // checked first, so that a FIFO in its place cannot hang a handshake.
-func readPEMFile(name string) ([]byte, error) {
+func ReadPEMFile(name string) ([]byte, error) {
 	fi, err := os.Stat(name)
 	if err != nil {
 		return nil, err
@@ -174,26 +175,26 @@ func readPEMFile(name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxPEMBytes+1))
+	b, err := io.ReadAll(io.LimitReader(f, MaxPEMBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(b) > maxPEMBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes, not a PEM certificate or key", name, maxPEMBytes)
+	if len(b) > MaxPEMBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes, not a PEM certificate or key", name, MaxPEMBytes)
 	}
 	return b, nil
 }
 
-func (r *TLSReloader) build(raw [3][]byte) (*tls.Config, error) {
+func (r *Reloader) build(raw [3][]byte) (*tls.Config, error) {
 	pair, err := tls.X509KeyPair(raw[0], raw[1])
 	if err != nil {
-		return nil, fmt.Errorf("xDS TLS certificate %s and key %s: %w", r.files.Cert, r.files.Key, err)
+		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", r.files.Cert, r.files.Key, err)
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
 	if r.files.ClientCA != "" {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(raw[2]) {
-			return nil, fmt.Errorf("xDS client CA %s: no PEM certificate in it", r.files.ClientCA)
+			return nil, fmt.Errorf("client CA %s: no PEM certificate in it", r.files.ClientCA)
 		}
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
