@@ -33,7 +33,7 @@ lint:
 
 ## bench: translation and push benchmarks (figures go to docs/performance.md).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./xds/ ./xds/server/
+	$(GO) test -run '^$$' -bench . -benchmem ./xds/server/snapshot/ ./xds/server/
 
 ## bench-xds: ours vs a plain go-control-plane server, 100/1,000/5,000 simulated Envoys, each on its own connection (several minutes).
 bench-xds: build

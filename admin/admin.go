@@ -25,6 +25,7 @@ import (
 	"github.com/shadowplane/shadowplane/policy/files"
 	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // DefaultAddress is where the admin API listens unless configured.
@@ -38,7 +39,7 @@ type Proxies interface {
 
 // Snapshots gives what a node is served under the current model.
 type Snapshots interface {
-	SnapshotFor(node *core.Node) (*xds.Snapshot, xds.GroupKey, error)
+	SnapshotFor(node *core.Node) (*snapshot.Snapshot, xds.GroupKey, error)
 }
 
 // Policies is the state of the policy files.
@@ -194,7 +195,7 @@ func configDump(w http.ResponseWriter, r *http.Request, cfg Config) {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	dump, err := xds.NewDump(key, snap)
+	dump, err := snapshot.NewDump(key, snap)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return

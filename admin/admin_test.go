@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shadowplane/shadowplane/policy/files"
-	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 func newTestAPI(t *testing.T) (*httptest.Server, *atomic.Bool) {
@@ -34,7 +34,7 @@ func newTestAPI(t *testing.T) (*httptest.Server, *atomic.Bool) {
 	reg := prometheus.NewRegistry()
 	m := server.NewMetrics(reg)
 	c := server.NewCache(server.CacheOptions{OnPush: m.Pushed})
-	if err := c.SetGeneration(xds.NewGeneration(w.Model())); err != nil {
+	if err := c.SetGeneration(snapshot.NewGeneration(w.Model())); err != nil {
 		t.Fatal(err)
 	}
 	var ready atomic.Bool
@@ -102,7 +102,7 @@ func TestConfigDump(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("preview = %d %s", code, body)
 	}
-	var d xds.Dump
+	var d snapshot.Dump
 	if err := json.Unmarshal([]byte(body), &d); err != nil {
 		t.Fatal(err)
 	}

@@ -3,13 +3,10 @@ package xds
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/shadowplane/shadowplane/policy"
 )
@@ -18,28 +15,16 @@ import (
 // re-translating every group's routes for each would spend the CPU a
 // large fleet's changes need. A change of endpoints alone — the same
 // variants available before and after, so the same clusters, routes,
-// listeners and runtime (policy.Model.Availability) — is served by
-// WithEndpoints, which keeps each group's other resources as they were,
-// marshalled and versioned, and builds only its endpoint assignments.
-// Proxies receive an EDS update and nothing else.
+// listeners and runtime (policy.Model.Availability) — is translated here
+// as the endpoint assignments that changed; the serving side keeps each
+// group's other resources as they were, marshalled and versioned
+// (snapshot.WithEndpoints), and proxies receive an EDS update and nothing
+// else.
 
-// WithEndpoints is a generation serving model, which must route exactly
-// as prev's model does and differ from it only in the endpoints of its
-// variants: each group prev had built takes prev's listeners, routes,
-// clusters and runtime as they are and builds only the endpoints (a group
-// prev had not built is translated whole). A model that
-// routes differently is an error at Snapshot (the endpoint assignments
-// would not match the clusters), never a silent mix.
-func WithEndpoints(prev *Generation, model *policy.Model) *Generation {
-	g := NewGeneration(model)
-	g.reuse, g.reuseModel = prev.built(), prev.Model
-	return g
-}
-
-// endpointChanges is, for a group, the endpoint assignments that differ
+// EndpointChanges is, for a group, the endpoint assignments that differ
 // between the models before and after, and the names of every cluster
-// after takes endpoints for.
-func endpointChanges(before, after *policy.Model, key GroupKey) (changed []*endpoint.ClusterLoadAssignment, eds []string) {
+// after takes endpoints for (over EDS, not DNS).
+func EndpointChanges(before, after *policy.Model, key GroupKey) (changed []*endpoint.ClusterLoadAssignment, eds []string) {
 	old, now := groupClusters(sortedApps(before, key), key.Kind), groupClusters(sortedApps(after, key), key.Kind)
 	for name, v := range now {
 		if v.DNS != "" {
@@ -65,60 +50,33 @@ func sortedApps(m *policy.Model, key GroupKey) []*policy.App {
 	return sorted
 }
 
-// WithEndpoints is s with the endpoint assignments in changed replacing
-// those of the same clusters; eds must name exactly the clusters s
-// assigns endpoints to. The other types are shared with s, unchanged:
-// their versions stay, so a client is sent only the endpoints. Only the
-// changed assignments are validated and marshalled.
-func (s *Snapshot) WithEndpoints(changed []*endpoint.ClusterLoadAssignment, eds []string) (*Snapshot, error) {
-	old := s.types[PushOrder[1]]
+// WithEndpoints is r with the endpoint assignments in changed replacing
+// those of the same clusters; the other lists are shared with r. Only the
+// changed assignments are validated: the references cannot have moved,
+// since an assignment for a cluster r does not assign is an error, so a
+// validated r stays validated.
+func (r *Resources) WithEndpoints(changed []*endpoint.ClusterLoadAssignment) (*Resources, error) {
+	out := *r
+	out.Endpoints = slices.Clone(r.Endpoints)
+	index := make(map[string]int, len(r.Endpoints))
+	for i, c := range r.Endpoints {
+		index[c.GetClusterName()] = i
+	}
 	var errs []error
-	if len(eds) != len(old.Names) {
-		errs = append(errs, fmt.Errorf("endpoints for %d clusters, want %d: the routing changed, so the routes must be translated again", len(eds), len(old.Names)))
-	}
-	for _, name := range eds {
-		if _, ok := old.Items[name]; !ok {
-			errs = append(errs, fmt.Errorf("endpoints for cluster %q, which takes none: the routing changed, so the routes must be translated again", name))
-		}
-	}
 	for _, c := range changed {
+		i, ok := index[c.GetClusterName()]
+		if !ok {
+			errs = append(errs, fmt.Errorf("endpoints for cluster %q, which takes none: the routing changed, so the routes must be translated again", c.GetClusterName()))
+			continue
+		}
 		if err := c.ValidateAll(); err != nil {
 			errs = append(errs, fmt.Errorf("endpoints %s: %w", c.GetClusterName(), err))
+			continue
 		}
+		out.Endpoints[i] = c
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	msgs := make([]proto.Message, len(changed))
-	for i, c := range changed {
-		msgs[i] = c
-	}
-	fresh, err := newTypeSnapshot(old.TypeURL, msgs)
-	if err != nil {
-		return nil, err
-	}
-	ts := &TypeSnapshot{TypeURL: old.TypeURL, Names: old.Names, Items: maps.Clone(old.Items), subset: map[string]*Subset{}}
-	maps.Copy(ts.Items, fresh.Items)
-	ts.all = make([]*anypb.Any, len(ts.Names))
-	for i, n := range ts.Names {
-		ts.all[i] = ts.Items[n].Any
-	}
-	ts.Version = ts.versionOf(ts.Names)
-
-	res := *s.Resources
-	res.Endpoints = slices.Clone(s.Resources.Endpoints)
-	byName := make(map[string]*endpoint.ClusterLoadAssignment, len(changed))
-	for _, c := range changed {
-		byName[c.ClusterName] = c
-	}
-	for i, c := range res.Endpoints {
-		if n, ok := byName[c.ClusterName]; ok {
-			res.Endpoints[i] = n
-		}
-	}
-	res.validated = true
-	out := &Snapshot{Resources: &res, types: maps.Clone(s.types)}
-	out.types[ts.TypeURL] = ts
-	out.Version = out.typesVersion()
-	return out, nil
+	return &out, nil
 }

@@ -1,7 +1,9 @@
 // Package xds translates shadowplane's policy model into Envoy xDS
-// resources and versioned snapshots. Everything here is pure: the same model
-// gives the same resources, byte for byte, and nothing does I/O. The ADS
-// server that serves the snapshots lives in xds/server.
+// resources and checks them. Everything here is pure: the same model gives
+// the same resources, byte for byte, and nothing does I/O. What serving
+// needs on top — resources marshalled once, versioned, grouped into
+// generations and staged — lives with the server, in xds/server/snapshot;
+// the ADS server itself in xds/server.
 package xds
 
 import (
@@ -30,8 +32,8 @@ type Resources struct {
 	// do not read runtime.
 	Runtimes []*runtime.Runtime
 
-	// validated is set once Validate passed, so NewSnapshot does not pay
-	// for it twice.
+	// validated is set once Validate passed, so a snapshot made of these
+	// resources does not pay for it twice.
 	validated bool
 }
 
@@ -40,7 +42,7 @@ type Resources struct {
 // here means a bug or a model that skipped validation, and the caller keeps
 // serving what it had.
 func Translate(apps []policy.App, kind ClientKind) (*Resources, error) {
-	res, err := translate(apps, kind)
+	res, err := Build(apps, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -50,9 +52,11 @@ func Translate(apps []policy.App, kind ClientKind) (*Resources, error) {
 	return res, nil
 }
 
-// translate is Translate without the validation, which NewSnapshot runs
-// alongside marshalling.
-func translate(apps []policy.App, kind ClientKind) (*Resources, error) {
+// Build is Translate without the validation, for a caller that runs
+// Validate beside other work: snapshot.NewSnapshot validates while it
+// marshals, keeping every core busy where two phases would each wait for
+// their largest kind.
+func Build(apps []policy.App, kind ClientKind) (*Resources, error) {
 	sorted := make([]*policy.App, len(apps))
 	for i := range apps {
 		sorted[i] = &apps[i]

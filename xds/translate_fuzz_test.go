@@ -1,4 +1,4 @@
-package xds
+package xds_test
 
 import (
 	"os"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // FuzzValidPolicyTranslates holds the promise that nothing a user writes
@@ -31,7 +32,7 @@ func FuzzValidPolicyTranslates(f *testing.F) {
 		if len(problems) > 0 {
 			return
 		}
-		gen := NewGeneration(m)
+		gen := snapshot.NewGeneration(m)
 		for _, key := range gen.Keys() {
 			if _, err := gen.Snapshot(key); err != nil {
 				t.Fatalf("valid policy, invalid snapshot for %s: %v\n%s", key, err, data)

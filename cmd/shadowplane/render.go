@@ -12,6 +12,7 @@ import (
 	"github.com/shadowplane/shadowplane/internal/yamlconv"
 	"github.com/shadowplane/shadowplane/policy/files"
 	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // runRender prints the resources proxies would receive from a policy
@@ -42,7 +43,7 @@ func runRender(_ context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, w)
 	}
 
-	gen := xds.NewGeneration(model)
+	gen := snapshot.NewGeneration(model)
 	keys := gen.Keys()
 	if *nodeID != "" {
 		node := &core.Node{Id: *nodeID, Cluster: *cluster}
@@ -51,13 +52,13 @@ func runRender(_ context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		keys = []xds.GroupKey{gen.Key(node)}
 	}
-	var dumps []*xds.Dump
+	var dumps []*snapshot.Dump
 	for _, key := range keys {
 		snap, err := gen.Snapshot(key)
 		if err != nil {
 			return fmt.Errorf("group %s: %w", key, err)
 		}
-		d, err := xds.NewDump(key, snap)
+		d, err := snapshot.NewDump(key, snap)
 		if err != nil {
 			return err
 		}
@@ -75,7 +76,7 @@ func runRender(_ context.Context, args []string, stdout, stderr io.Writer) error
 
 // writeDumps prints one document per group: a JSON array, or YAML
 // documents separated by "---".
-func writeDumps(w io.Writer, dumps []*xds.Dump, format string) error {
+func writeDumps(w io.Writer, dumps []*snapshot.Dump, format string) error {
 	if format == "json" {
 		b, err := json.MarshalIndent(dumps, "", "  ")
 		if err != nil {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/shadowplane/shadowplane/policy"
-	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // EndpointSource knows the endpoints of Services (the Kubernetes source,
@@ -23,7 +23,7 @@ type EndpointSource interface {
 type served struct {
 	model *policy.Model
 	table policy.EndpointTable
-	gen   *xds.Generation
+	gen   *snapshot.Generation
 }
 
 // SetEndpoints sets the source of endpoints, before Start: the source
@@ -54,7 +54,7 @@ func (p *Pipeline) serveEndpoints(ctx context.Context) {
 
 // refreshEndpoints serves the last model against the current endpoints.
 // When the same variants have endpoints as before, routing cannot have
-// changed: only the endpoints are rebuilt (xds.WithEndpoints) and proxies
+// changed: only the endpoints are rebuilt (snapshot.WithEndpoints) and proxies
 // receive EDS alone. When a variant gained its first endpoint or lost its
 // last, the model is translated again: a mirror to it appears or is
 // withdrawn, its cluster is added or removed — staged, make before break,
@@ -73,17 +73,17 @@ func (p *Pipeline) refreshEndpoints(ctx context.Context) {
 	start := time.Now()
 	resolved := last.model.WithEndpoints(table)
 	routing := maps.Equal(last.model.Availability(table), last.model.Availability(last.table))
-	var gen *xds.Generation
+	var gen *snapshot.Generation
 	if routing {
-		gen = xds.WithEndpoints(last.gen, resolved)
+		gen = snapshot.WithEndpoints(last.gen, resolved)
 	} else {
-		gen = xds.NewGeneration(resolved)
+		gen = snapshot.NewGeneration(resolved)
 	}
 	err := p.serve(ctx, gen)
 	if err != nil && routing {
 		// A bug in the endpoints-only path must not freeze endpoints:
 		// the whole translation is the reference.
-		routing, gen = false, xds.NewGeneration(resolved)
+		routing, gen = false, snapshot.NewGeneration(resolved)
 		err = p.serve(ctx, gen)
 	}
 	if err != nil {

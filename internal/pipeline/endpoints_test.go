@@ -10,6 +10,7 @@ import (
 
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // serviceYAML is seed 002's shape: v1 serves, v2 is mirrored to, and both
@@ -55,7 +56,7 @@ func (s *table) set(name string, eps ...string) {
 
 // waitGeneration waits for the stager to be handed generation n
 // (1-based).
-func (r *recording) waitGeneration(t *testing.T, n int) *xds.Generation {
+func (r *recording) waitGeneration(t *testing.T, n int) *snapshot.Generation {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
@@ -74,7 +75,7 @@ func (r *recording) waitGeneration(t *testing.T, n int) *xds.Generation {
 	}
 }
 
-func envoySnapshot(t *testing.T, g *xds.Generation) *xds.Snapshot {
+func envoySnapshot(t *testing.T, g *snapshot.Generation) *snapshot.Snapshot {
 	t.Helper()
 	s, err := g.Snapshot(xds.GroupKey{Kind: xds.Envoy})
 	if err != nil {
@@ -93,7 +94,7 @@ func TestEndpointsFollowTheSource(t *testing.T) {
 	r.p.cfg.Endpoints = src
 	r.start(t, parse(t, serviceYAML))
 
-	hasV2 := func(s *xds.Snapshot) bool {
+	hasV2 := func(s *snapshot.Snapshot) bool {
 		_, ok := s.Type(resourcev3.ClusterType).Items[xds.ClusterName("web", "v2")]
 		return ok
 	}

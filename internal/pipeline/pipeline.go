@@ -26,8 +26,8 @@ import (
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/policy"
-	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // Runner is what the pipeline needs of the experiment runner
@@ -54,7 +54,7 @@ type Observer interface {
 // error means the generation was not served and proxies keep what they
 // had.
 type Stager interface {
-	Publish(ctx context.Context, next *xds.Generation) error
+	Publish(ctx context.Context, next *snapshot.Generation) error
 }
 
 // RouteWaiter waits for proxies to hold the routes served now
@@ -169,7 +169,7 @@ func (p *Pipeline) Publish(ctx context.Context, m *policy.Model) error {
 	defer p.publishMu.Unlock()
 	start := time.Now()
 	table := p.endpoints(m)
-	gen := xds.NewGeneration(m.WithEndpoints(table))
+	gen := snapshot.NewGeneration(m.WithEndpoints(table))
 	if err := p.serve(ctx, gen); err != nil {
 		return err
 	}
@@ -179,7 +179,7 @@ func (p *Pipeline) Publish(ctx context.Context, m *policy.Model) error {
 }
 
 // serve hands gen to the stager; the caller holds publishMu.
-func (p *Pipeline) serve(ctx context.Context, gen *xds.Generation) error {
+func (p *Pipeline) serve(ctx context.Context, gen *snapshot.Generation) error {
 	if err := p.cfg.Stager.Publish(ctx, gen); err != nil {
 		p.cfg.Metrics.SnapshotError()
 		p.cfg.Log.Error("new configuration not served; proxies keep the last good one", "error", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // canaryYAML is an app whose wakanda route the policy splits v1 100 / v2
@@ -111,12 +112,12 @@ func wakanda(t *testing.T, m *policy.Model) uint32 {
 type recording struct {
 	*server.Publisher
 	mu   sync.Mutex
-	gens []*xds.Generation
+	gens []*snapshot.Generation
 	// handed is signalled after each generation is recorded.
 	handed chan struct{}
 }
 
-func (r *recording) Publish(ctx context.Context, next *xds.Generation) error {
+func (r *recording) Publish(ctx context.Context, next *snapshot.Generation) error {
 	r.mu.Lock()
 	r.gens = append(r.gens, next)
 	r.mu.Unlock()

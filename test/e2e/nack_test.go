@@ -15,8 +15,8 @@ import (
 	"github.com/shadowplane/shadowplane/admin"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
-	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 func u32(v uint32) *uint32 { return &v }
@@ -46,7 +46,7 @@ func TestGRPCClientNackIsVisibleAndNotResent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := server.NewCache(server.CacheOptions{})
-	if err := c.SetGeneration(xds.NewGeneration(greeter(v1, v2, 100, 0))); err != nil {
+	if err := c.SetGeneration(snapshot.NewGeneration(greeter(v1, v2, 100, 0))); err != nil {
 		t.Fatal(err)
 	}
 	reg := server.NewRegistry(c, nil)
@@ -65,7 +65,7 @@ func TestGRPCClientNackIsVisibleAndNotResent(t *testing.T) {
 		t.Fatalf("first call = %q, %v; want v1", v, err)
 	}
 
-	if err := c.SetGeneration(xds.NewGeneration(greeter(v1, v2, 0, 0))); err != nil {
+	if err := c.SetGeneration(snapshot.NewGeneration(greeter(v1, v2, 0, 0))); err != nil {
 		t.Fatal(err)
 	}
 	// route reads the client's route status from /api/v1/proxies.
@@ -112,7 +112,7 @@ func TestGRPCClientNackIsVisibleAndNotResent(t *testing.T) {
 	}
 
 	// A good change goes through again.
-	if err := c.SetGeneration(xds.NewGeneration(greeter(v1, v2, 0, 100))); err != nil {
+	if err := c.SetGeneration(snapshot.NewGeneration(greeter(v1, v2, 0, 100))); err != nil {
 		t.Fatal(err)
 	}
 	deadline = time.Now().Add(10 * time.Second)

@@ -27,8 +27,8 @@ import (
 
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
-	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // xdsWait is how long a test waits for what must happen before failing.
@@ -71,7 +71,7 @@ func startXDS(t *testing.T, opts server.Options, limits server.ConnLimits) *xdsT
 		overLimit: make(chan string, 100), refused: make(chan string, 1000),
 	}
 	x.cache = server.NewCache(server.CacheOptions{})
-	if err := x.cache.SetGeneration(xds.NewGeneration(x.model(0))); err != nil {
+	if err := x.cache.SetGeneration(snapshot.NewGeneration(x.model(0))); err != nil {
 		t.Fatal(err)
 	}
 	opts.OnLimit = func(peer, nodeID string, err error) {
@@ -104,7 +104,7 @@ func startXDS(t *testing.T, opts server.Options, limits server.ConnLimits) *xdsT
 // calls reach it: the change got through beside the attacker.
 func (x *xdsTarget) stillServed(t *testing.T) {
 	t.Helper()
-	if err := x.cache.SetGeneration(xds.NewGeneration(x.model(100))); err != nil {
+	if err := x.cache.SetGeneration(snapshot.NewGeneration(x.model(100))); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), xdsWait)

@@ -28,6 +28,7 @@ import (
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/server"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // runServer is the child process: an xDS server, ours or the baseline,
@@ -150,7 +151,7 @@ func oursServer(ctx context.Context, apps int) (func(int) error, *grpc.Server) {
 		if err != nil {
 			return err
 		}
-		return c.SetGeneration(xds.NewGeneration(edited(base, edit)))
+		return c.SetGeneration(snapshot.NewGeneration(edited(base, edit)))
 	}
 	return apply, s.GRPC()
 }

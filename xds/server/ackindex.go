@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // The ACK index answers "how many proxies of this group do not hold
@@ -30,7 +31,7 @@ import (
 type ackIndex struct {
 	// gen is the generation whose grouping keys the groups; nil until
 	// the first wait, before which nothing is indexed.
-	gen    *xds.Generation
+	gen    *snapshot.Generation
 	groups map[xds.GroupKey]*ackGroup
 	// waiters are told when groups appear or the index is rebuilt, and
 	// then recount everything.
@@ -60,7 +61,7 @@ type cohort struct {
 	key string
 	of  map[string]*cohort
 	// names is the subscription; wildcard means the full set.
-	names    xds.NameSet
+	names    snapshot.NameSet
 	wildcard bool
 	total    int
 	// acked counts proxies by the version they ACKed last.
@@ -89,7 +90,7 @@ func newAckIndex() *ackIndex {
 
 // groupsLikeLocked reports whether the index groups proxies as gen does,
 // making gen the index's generation if so. Called with r.mu.
-func (r *Registry) groupsLikeLocked(gen *xds.Generation) bool {
+func (r *Registry) groupsLikeLocked(gen *snapshot.Generation) bool {
 	x := r.acks
 	if x.gen == gen {
 		return true
@@ -104,13 +105,13 @@ func (r *Registry) groupsLikeLocked(gen *xds.Generation) bool {
 // sameGrouping reports whether a and b put every node in the same group:
 // Grouper.Key looks only at the clusters and ids selected, which Keys
 // lists.
-func sameGrouping(a, b *xds.Generation) bool {
+func sameGrouping(a, b *snapshot.Generation) bool {
 	return a == b || slices.Equal(a.Keys(), b.Keys())
 }
 
 // syncLocked makes gen the index's grouping, rebuilding the index if gen
 // groups nodes otherwise than the last one. Called with r.mu.
-func (r *Registry) syncLocked(gen *xds.Generation) {
+func (r *Registry) syncLocked(gen *snapshot.Generation) {
 	if r.groupsLikeLocked(gen) {
 		return
 	}
@@ -216,9 +217,9 @@ func (g *ackGroup) cohort(short string, names []string) *cohort {
 	// respondDelta): the full set's version.
 	wildcard := len(names) == 0 || slices.Contains(names, "*")
 	key := "*"
-	var ns xds.NameSet
+	var ns snapshot.NameSet
 	if !wildcard {
-		ns = xds.NameSetOf(names)
+		ns = snapshot.NameSetOf(names)
 		// A key that cannot collide with the wildcard's: names are
 		// joined with NUL, and no resource is named "*".
 		key = "=" + ns.Key

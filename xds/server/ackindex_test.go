@@ -15,6 +15,7 @@ import (
 
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // These tests feed the registry as its stream callbacks do, without gRPC,
@@ -54,24 +55,24 @@ func connectProxy(t *testing.T, r *Registry, id, cluster string) *fakeProxy {
 }
 
 // version is the route version gen serves p.
-func (p *fakeProxy) version(gen *xds.Generation) string {
+func (p *fakeProxy) version(gen *snapshot.Generation) string {
 	p.t.Helper()
 	snap, err := gen.Snapshot(gen.Key(p.node))
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	return snap.Type(resourcev3.RouteType).SubsetOf(xds.NameSetOf([]string{"http_10000", "http_10001"})).Version
+	return snap.Type(resourcev3.RouteType).SubsetOf(snapshot.NameSetOf([]string{"http_10000", "http_10001"})).Version
 }
 
 // send records gen's routes sent to p, and returns the nonce.
-func (p *fakeProxy) send(gen *xds.Generation) string {
+func (p *fakeProxy) send(gen *snapshot.Generation) string {
 	p.nonce++
 	nonce := fmt.Sprintf("%d-%d", p.id, p.nonce)
 	p.r.sent(p.id, resourcev3.RouteType, p.version(gen), nonce)
 	return nonce
 }
 
-func (p *fakeProxy) ack(gen *xds.Generation, nonce string) {
+func (p *fakeProxy) ack(gen *snapshot.Generation, nonce string) {
 	p.t.Helper()
 	if err := p.r.request(p.id, nil, resourcev3.RouteType, nonce, p.version(gen), "", false); err != nil {
 		p.t.Fatal(err)
@@ -85,12 +86,12 @@ func (p *fakeProxy) nack(nonce, detail string) {
 	}
 }
 
-func (p *fakeProxy) sync(gen *xds.Generation) { p.ack(gen, p.send(gen)) }
+func (p *fakeProxy) sync(gen *snapshot.Generation) { p.ack(gen, p.send(gen)) }
 
 // serve makes m the cache's generation.
-func serve(t *testing.T, c *Cache, m *policy.Model) *xds.Generation {
+func serve(t *testing.T, c *Cache, m *policy.Model) *snapshot.Generation {
 	t.Helper()
-	gen := xds.NewGeneration(m)
+	gen := snapshot.NewGeneration(m)
 	if err := c.SetGeneration(gen); err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +395,7 @@ func TestAckIndexAgreesWithAScan(t *testing.T) {
 
 // scanPending is WaitRoutes's count as it was before the index: every
 // proxy, against every app.
-func scanPending(r *Registry, gen *xds.Generation, app string) (int, error) {
+func scanPending(r *Registry, gen *snapshot.Generation, app string) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pending := 0
@@ -413,7 +414,7 @@ func scanPending(r *Registry, gen *xds.Generation, app string) (int, error) {
 		}
 		want := snap.Type(resourcev3.RouteType).Version
 		if len(ts.Names) > 0 && !slices.Contains(ts.Names, "*") {
-			want = snap.Type(resourcev3.RouteType).SubsetOf(xds.NameSetOf(ts.Names)).Version
+			want = snap.Type(resourcev3.RouteType).SubsetOf(snapshot.NameSetOf(ts.Names)).Version
 		}
 		if ts.AckedVersion == want {
 			continue

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // BenchmarkAnalysisStepAckWait measures one analysis step at 10,000
@@ -73,7 +74,7 @@ func newAckFleet(b *testing.B, proxies, apps, groups int) *ackFleet {
 		f.weights[i] = 10
 	}
 	f.reg = NewRegistry(f.cache, nil)
-	gen := xds.NewGeneration(f.model())
+	gen := snapshot.NewGeneration(f.model())
 	if err := f.cache.SetGeneration(gen); err != nil {
 		b.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func (f *ackFleet) model() *policy.Model {
 // push sends gen's routes to every proxy whose version they change and
 // ACKs them, as the server and the proxies would. Proxies of a group share
 // one list of names, as the server's streams do.
-func (f *ackFleet) push(gen *xds.Generation) error {
+func (f *ackFleet) push(gen *snapshot.Generation) error {
 	names := map[xds.GroupKey][]string{}
 	versions := map[xds.GroupKey]string{}
 	for i := range f.proxies {
@@ -133,7 +134,7 @@ func (f *ackFleet) push(gen *xds.Generation) error {
 			}
 			routes := snap.Type(resourcev3.RouteType)
 			names[key] = routes.Names
-			versions[key] = routes.SubsetOf(xds.NameSetOf(routes.Names)).Version
+			versions[key] = routes.SubsetOf(snapshot.NameSetOf(routes.Names)).Version
 		}
 		v := versions[key]
 		if p.route == v {
@@ -158,7 +159,7 @@ func (f *ackFleet) push(gen *xds.Generation) error {
 func (f *ackFleet) step(b *testing.B, i int) {
 	app := i % len(f.weights)
 	f.weights[app] = 10 + uint32(i%80) + 1
-	gen := xds.NewGeneration(f.model())
+	gen := snapshot.NewGeneration(f.model())
 	if err := f.cache.SetGeneration(gen); err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // The tests in this file pin what the push path assumes about gRPC and
@@ -50,7 +50,7 @@ func TestDeltaSendNeverHoldsTheCacheLock(t *testing.T) {
 		cancelled := make(chan cache.DeltaResponse, 1)
 		watch(cancelled)() // opened and cancelled at once: hears nothing
 
-		if err := c.SetGeneration(xds.NewGeneration(model(20, 40))); err != nil {
+		if err := c.SetGeneration(snapshot.NewGeneration(model(20, 40))); err != nil {
 			t.Fatal(err)
 		}
 		if !c.mu.TryLock() {
@@ -77,7 +77,7 @@ func TestDeltaChannelHasRoomForEveryType(t *testing.T) {
 	ctx, cancelCtx := context.WithCancel(context.Background())
 	defer cancelCtx()
 	c := NewCache(CacheOptions{})
-	if err := c.SetGeneration(xds.NewGeneration(model(20, 40))); err != nil {
+	if err := c.SetGeneration(snapshot.NewGeneration(model(20, 40))); err != nil {
 		t.Fatal(err)
 	}
 	rec := &capRecorder{Cache: c, caps: make(chan int, 1)}
@@ -102,8 +102,8 @@ func TestDeltaChannelHasRoomForEveryType(t *testing.T) {
 	if err := s.Send(&discovery.DeltaDiscoveryRequest{Node: &core.Node{Id: "d", Cluster: "test"}, TypeUrl: resourcev3.ClusterType}); err != nil {
 		t.Fatal(err)
 	}
-	if got := <-rec.caps; got < len(xds.PushOrder) {
-		t.Fatalf("go-control-plane's delta channel holds %d answers; shadowplane serves %d types and sends without waiting", got, len(xds.PushOrder))
+	if got := <-rec.caps; got < len(snapshot.PushOrder) {
+		t.Fatalf("go-control-plane's delta channel holds %d answers; shadowplane serves %d types and sends without waiting", got, len(snapshot.PushOrder))
 	}
 }
 

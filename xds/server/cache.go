@@ -14,6 +14,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 
 	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // Cache answers each watch, state of the world or delta, from the snapshot
@@ -38,7 +39,7 @@ type Cache struct {
 	names *nameSets
 
 	mu      sync.Mutex
-	gen     *xds.Generation
+	gen     *snapshot.Generation
 	watches map[string]map[*watch]struct{}
 	deltas  map[string]map[*deltaWatch]struct{}
 	pushes  func(typeURL string, n int)
@@ -58,7 +59,7 @@ type watch struct {
 	nack    bool
 	// names is nil for a wildcard subscription; prepared once, because a
 	// watch is answered against every new generation until it fires.
-	names *xds.NameSet
+	names *snapshot.NameSet
 	// sent is the version last sent on this type, which a NACK rejects.
 	sent string
 	// answered is set once the watch has fired, so that cancelling it
@@ -117,7 +118,7 @@ func NewCache(opts CacheOptions) *Cache {
 	if c.overflow == nil {
 		c.overflow = func() {}
 	}
-	for _, t := range xds.PushOrder {
+	for _, t := range snapshot.PushOrder {
 		c.watches[t] = map[*watch]struct{}{}
 		c.deltas[t] = map[*deltaWatch]struct{}{}
 	}
@@ -128,21 +129,21 @@ func NewCache(opts CacheOptions) *Cache {
 // of every group that has a watch open; if one fails, nothing changes and
 // the error is returned. Then it answers every watch whose response
 // changed, type by type in PushOrder.
-func (c *Cache) SetGeneration(gen *xds.Generation) error {
+func (c *Cache) SetGeneration(gen *snapshot.Generation) error {
 	return c.set(nil, gen)
 }
 
 // replace makes gen the served model, as SetGeneration, if expected is
 // still the one served.
-func (c *Cache) replace(expected, gen *xds.Generation) error {
+func (c *Cache) replace(expected, gen *snapshot.Generation) error {
 	return c.set(expected, gen)
 }
 
 // groups are the groups, under gen, of every node with a watch open.
-func (c *Cache) groups(gen *xds.Generation) []xds.GroupKey {
+func (c *Cache) groups(gen *snapshot.Generation) []xds.GroupKey {
 	c.mu.Lock()
 	var nodes []*core.Node
-	for _, t := range xds.PushOrder {
+	for _, t := range snapshot.PushOrder {
 		for w := range c.watches[t] {
 			nodes = append(nodes, w.node)
 		}
@@ -162,7 +163,7 @@ func (c *Cache) groups(gen *xds.Generation) []xds.GroupKey {
 	return keys
 }
 
-func (c *Cache) set(expected, gen *xds.Generation) error {
+func (c *Cache) set(expected, gen *snapshot.Generation) error {
 	// Translate outside the lock: ACKs keep flowing meanwhile.
 	var errs []error
 	for _, key := range c.groups(gen) {
@@ -183,7 +184,7 @@ func (c *Cache) set(expected, gen *xds.Generation) error {
 	c.gen = gen
 	unchanged := typesUnchanged(old, gen)
 	var writers, deltaSends []writer
-	for _, t := range xds.PushOrder {
+	for _, t := range snapshot.PushOrder {
 		n := fire(c.watches[t], t, unchanged, c.respondSotw, &writers)
 		n += fire(c.deltas[t], t, unchanged, c.respondDelta, &deltaSends)
 		if n > 0 {
@@ -317,7 +318,7 @@ func open[W pending[R], R any](c *Cache, sets map[string]map[W]struct{}, typeURL
 // was answered (or held) against the old generation, so such a watch has
 // nothing new to hear: skipping it makes a route change cost one check per
 // stream for the other four types. Results are computed once per group.
-func typesUnchanged(old, gen *xds.Generation) func(*core.Node, string) bool {
+func typesUnchanged(old, gen *snapshot.Generation) func(*core.Node, string) bool {
 	if old == nil {
 		return func(*core.Node, string) bool { return false }
 	}
@@ -345,7 +346,7 @@ func typesUnchanged(old, gen *xds.Generation) func(*core.Node, string) bool {
 }
 
 // Generation returns the served generation; nil before the first.
-func (c *Cache) Generation() *xds.Generation {
+func (c *Cache) Generation() *snapshot.Generation {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.gen
@@ -401,7 +402,7 @@ func (c *Cache) respondSotw(w *watch) (*response, bool) {
 
 // typeSnapshot is the node's snapshot of one type, or nil when there is
 // none to serve yet. Called with c.mu.
-func (c *Cache) typeSnapshot(node *core.Node, typeURL string) *xds.TypeSnapshot {
+func (c *Cache) typeSnapshot(node *core.Node, typeURL string) *snapshot.TypeSnapshot {
 	if snap := c.snapshot(node); snap != nil {
 		return snap.Type(typeURL)
 	}
@@ -410,7 +411,7 @@ func (c *Cache) typeSnapshot(node *core.Node, typeURL string) *xds.TypeSnapshot 
 
 // snapshot is the node's snapshot, or nil when there is none to serve.
 // Called with c.mu.
-func (c *Cache) snapshot(node *core.Node) *xds.Snapshot {
+func (c *Cache) snapshot(node *core.Node) *snapshot.Snapshot {
 	if c.gen == nil {
 		return nil
 	}
@@ -426,13 +427,13 @@ func (c *Cache) snapshot(node *core.Node) *xds.Snapshot {
 // groupMemo is the snapshot a stream's node was last served under a
 // generation. Guarded by Cache.mu.
 type groupMemo struct {
-	gen  *xds.Generation
+	gen  *snapshot.Generation
 	node *core.Node
-	snap *xds.Snapshot
+	snap *snapshot.Snapshot
 }
 
 // SnapshotFor returns the snapshot node is served under the current model.
-func (c *Cache) SnapshotFor(node *core.Node) (*xds.Snapshot, xds.GroupKey, error) {
+func (c *Cache) SnapshotFor(node *core.Node) (*snapshot.Snapshot, xds.GroupKey, error) {
 	gen := c.Generation()
 	if gen == nil {
 		return nil, xds.GroupKey{}, errors.New("no policy loaded yet")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 func u32(v uint32) *uint32   { return &v }
@@ -63,7 +64,7 @@ func newHarnessWith(t *testing.T, m *policy.Model, opts Options, wrap func(net.L
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	c := NewCache(CacheOptions{})
-	if err := c.SetGeneration(xds.NewGeneration(m)); err != nil {
+	if err := c.SetGeneration(snapshot.NewGeneration(m)); err != nil {
 		t.Fatal(err)
 	}
 	reg := NewRegistry(c, nil)
@@ -226,13 +227,13 @@ func TestSotwSyncAndRouteOnlyChange(t *testing.T) {
 	c.quiet(200 * time.Millisecond)
 
 	// Same model again: nothing is pushed.
-	if err := h.cache.SetGeneration(xds.NewGeneration(model(20, 40))); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(model(20, 40))); err != nil {
 		t.Fatal(err)
 	}
 	c.quiet(200 * time.Millisecond)
 
 	// A weight change pushes routes, and only routes.
-	if err := h.cache.SetGeneration(xds.NewGeneration(model(50, 40))); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(model(50, 40))); err != nil {
 		t.Fatal(err)
 	}
 	r := c.recv()
@@ -246,7 +247,7 @@ func TestSotwSyncAndRouteOnlyChange(t *testing.T) {
 	c.quiet(200 * time.Millisecond)
 
 	// A mirror percentage change pushes routes and the runtime layer.
-	if err := h.cache.SetGeneration(xds.NewGeneration(model(50, 10))); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(model(50, 10))); err != nil {
 		t.Fatal(err)
 	}
 	first, second := c.recv(), c.recv()
@@ -260,7 +261,7 @@ func TestSotwNackIsNotResent(t *testing.T) {
 	c := h.sotw(t, "envoy-nack")
 	syncEnvoy(t, c)
 
-	if err := h.cache.SetGeneration(xds.NewGeneration(model(30, 40))); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(model(30, 40))); err != nil {
 		t.Fatal(err)
 	}
 	bad := c.recv()
@@ -284,7 +285,7 @@ func TestSotwNackIsNotResent(t *testing.T) {
 	}
 
 	// The next change is sent.
-	if err := h.cache.SetGeneration(xds.NewGeneration(model(40, 40))); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(model(40, 40))); err != nil {
 		t.Fatal(err)
 	}
 	if r := c.recv(); r.TypeUrl != resourcev3.RouteType || r.VersionInfo == prev {
@@ -306,7 +307,7 @@ func TestSotwSubsetOfNames(t *testing.T) {
 	// A change to an endpoint the client did not ask for is not pushed.
 	m := model(20, 40)
 	m.Apps[0].Variants[0].Endpoints = []string{"127.0.0.1:9011"}
-	if err := h.cache.SetGeneration(xds.NewGeneration(m)); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(m)); err != nil {
 		t.Fatal(err)
 	}
 	c.quiet(200 * time.Millisecond)
@@ -352,7 +353,7 @@ func TestDeltaSendsOnlyChanges(t *testing.T) {
 
 	m := model(20, 40)
 	m.Apps[0].Variants[1].Endpoints = []string{"127.0.0.1:9012"}
-	if err := h.cache.SetGeneration(xds.NewGeneration(m)); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(m)); err != nil {
 		t.Fatal(err)
 	}
 	r = recv()
@@ -382,7 +383,7 @@ func TestFloodAndWrongNonceAreIgnored(t *testing.T) {
 	c.quiet(300 * time.Millisecond)
 
 	// It still gets the next change, once.
-	if err := h.cache.SetGeneration(xds.NewGeneration(model(30, 40))); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(model(30, 40))); err != nil {
 		t.Fatal(err)
 	}
 	if r := c.recv(); r.TypeUrl != resourcev3.RouteType {
@@ -413,7 +414,7 @@ func TestFloodingStreamIsClosed(t *testing.T) {
 		t.Fatal("the flooding stream was not closed")
 	}
 	// The healthy proxy still gets changes.
-	if err := h.cache.SetGeneration(xds.NewGeneration(model(30, 40))); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(model(30, 40))); err != nil {
 		t.Fatal(err)
 	}
 	if r := healthy.recv(); r.TypeUrl != resourcev3.RouteType {

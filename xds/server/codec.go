@@ -9,7 +9,7 @@ import (
 )
 
 // encodedResponse is a state-of-the-world response whose body was encoded
-// once for every stream of its group (xds.TypeSnapshot.Response); only the
+// once for every stream of its group (snapshot.TypeSnapshot.Response); only the
 // nonce is this stream's.
 type encodedResponse struct {
 	body  []byte

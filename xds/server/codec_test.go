@@ -9,14 +9,14 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // A shared body with a stream's nonce appended decodes to exactly the
 // response a per-stream marshal would have sent, for a full set and for a
 // subset.
 func TestEncodedResponseDecodesAsMarshalled(t *testing.T) {
-	g := xds.NewGeneration(model(20, 40))
+	g := snapshot.NewGeneration(model(20, 40))
 	snap, err := g.Snapshot(g.Key(&core.Node{Id: "n", UserAgentName: "envoy"}))
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/shadowplane/shadowplane/policy"
-	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // peerIdentity is what a stream's TLS handshake proved about its client.
@@ -104,12 +104,12 @@ func (r *Registry) bindings() *identityBindings {
 // identityBindings index, for one generation, the apps whose selectors
 // bind clusters and ids to identities.
 type identityBindings struct {
-	gen      *xds.Generation
+	gen      *snapshot.Generation
 	clusters map[string][]*policy.App
 	ids      map[string][]*policy.App
 }
 
-func newIdentityBindings(gen *xds.Generation) *identityBindings {
+func newIdentityBindings(gen *snapshot.Generation) *identityBindings {
 	b := &identityBindings{gen: gen, clusters: map[string][]*policy.App{}, ids: map[string][]*policy.App{}}
 	if gen == nil || gen.Model == nil {
 		return b

@@ -8,12 +8,12 @@ import (
 	"github.com/shadowplane/shadowplane/internal/tlsfiles"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/test/testca"
-	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // boundApps is n apps on n/10 clusters, each bound to its cluster's
 // identity.
-func boundApps(n int) *xds.Generation {
+func boundApps(n int) *snapshot.Generation {
 	m := &policy.Model{}
 	for i := range n {
 		c := fmt.Sprintf("cluster-%d", i%(n/10))
@@ -22,7 +22,7 @@ func boundApps(n int) *xds.Generation {
 			Identities: []string{"spiffe://example.org/ns/default/sa/" + c},
 		}})
 	}
-	return xds.NewGeneration(m)
+	return snapshot.NewGeneration(m)
 }
 
 // BenchmarkIdentityBindings is the cost per model generation (paid by the

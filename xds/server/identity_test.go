@@ -21,8 +21,8 @@ import (
 	"github.com/shadowplane/shadowplane/internal/tlsfiles"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
-	"github.com/shadowplane/shadowplane/xds"
 	"github.com/shadowplane/shadowplane/xds/bootstrap"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 const (
@@ -85,7 +85,7 @@ func startWith(t *testing.T, m *policy.Model, opts Options) *tlsHarness {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	c := NewCache(CacheOptions{})
-	if err := c.SetGeneration(xds.NewGeneration(m)); err != nil {
+	if err := c.SetGeneration(snapshot.NewGeneration(m)); err != nil {
 		t.Fatal(err)
 	}
 	h := &tlsHarness{registry: NewRegistry(c, nil), denied: make(chan limitEvent, 16)}

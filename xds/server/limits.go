@@ -25,7 +25,7 @@ const (
 
 	// MaxTypesPerStream bounds the distinct type URLs one stream may ask
 	// for, in full (two URLs with the same short name count apart). Five
-	// are served (xds.PushOrder); Envoy may ask for a few more that are
+	// are served (snapshot.PushOrder); Envoy may ask for a few more that are
 	// not (secrets, for one), and each one asked for is remembered for the
 	// stream's life, with its names.
 	MaxTypesPerStream = 16

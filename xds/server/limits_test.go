@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // attacker opens a raw ADS stream like sotwOn's, whose reader also hands
@@ -87,7 +87,7 @@ func closedWith(t *testing.T, errc <-chan error, code codes.Code, limit string) 
 // the next change.
 func stillServed(t *testing.T, h *harness, healthy *sotwClient) {
 	t.Helper()
-	if err := h.cache.SetGeneration(xds.NewGeneration(model(30, 40))); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(model(30, 40))); err != nil {
 		t.Fatal(err)
 	}
 	if r := healthy.recv(); r.TypeUrl != resourcev3.RouteType {

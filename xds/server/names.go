@@ -3,7 +3,7 @@ package server
 import (
 	"sync"
 
-	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // nameSets interns the name lists streams subscribe to. Every Envoy of a
@@ -17,15 +17,15 @@ type nameSets struct {
 }
 
 type internedNames struct {
-	set  xds.NameSet
+	set  snapshot.NameSet
 	refs int
 }
 
 func newNameSets() *nameSets { return &nameSets{sets: map[string]*internedNames{}} }
 
 // acquire returns the shared NameSet of names; release it when done.
-func (t *nameSets) acquire(names []string) *xds.NameSet {
-	ns := xds.NameSetOf(names)
+func (t *nameSets) acquire(names []string) *snapshot.NameSet {
+	ns := snapshot.NameSetOf(names)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	in, ok := t.sets[ns.Key]
@@ -38,7 +38,7 @@ func (t *nameSets) acquire(names []string) *xds.NameSet {
 }
 
 // release drops one reference taken by acquire; nil is ignored.
-func (t *nameSets) release(ns *xds.NameSet) {
+func (t *nameSets) release(ns *snapshot.NameSet) {
 	if ns == nil {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // StageWait bounds how long a stage waits for proxies to ACK it before the
@@ -48,7 +49,7 @@ func NewPublisher(cache *Cache, reg *Registry) *Publisher {
 // served until proxies hold the new routes (at most StageWait), then go.
 // An error means next could not be served, and proxies keep what they
 // had.
-func (p *Publisher) Publish(ctx context.Context, next *xds.Generation) error {
+func (p *Publisher) Publish(ctx context.Context, next *snapshot.Generation) error {
 	p.mu.Lock()
 	if p.settling != nil {
 		p.settling() // a newer model: its own stages decide what to remove
@@ -66,7 +67,7 @@ func (p *Publisher) Publish(ctx context.Context, next *xds.Generation) error {
 	// right now (a delta stream's are not, between a response and its
 	// ACK).
 	for _, key := range p.reg.groups(next) {
-		a, names, r, err := xds.ClusterChanges(prev, next, key)
+		a, names, r, err := snapshot.ClusterChanges(prev, next, key)
 		if err != nil {
 			// Nothing new is served. Handing next to the cache instead
 			// would not be safe: it builds only the groups with a watch
@@ -78,7 +79,7 @@ func (p *Publisher) Publish(ctx context.Context, next *xds.Generation) error {
 		added, removed = added || a, removed || r
 	}
 	if added {
-		made := xds.Staged(prev, next, xds.StageMake)
+		made := snapshot.Staged(prev, next, snapshot.StageMake)
 		if err := p.cache.SetGeneration(made); err != nil {
 			return err
 		}
@@ -92,7 +93,7 @@ func (p *Publisher) Publish(ctx context.Context, next *xds.Generation) error {
 	if !removed {
 		return p.cache.SetGeneration(next)
 	}
-	keep := xds.Staged(prev, next, xds.StageKeep)
+	keep := snapshot.Staged(prev, next, snapshot.StageKeep)
 	if err := p.cache.SetGeneration(keep); err != nil {
 		return err
 	}

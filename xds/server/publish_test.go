@@ -13,7 +13,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/shadowplane/shadowplane/policy"
-	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // event is one response a probe received: its type and the names it
@@ -174,7 +174,7 @@ func TestStagedPublishMakesBeforeBreak(t *testing.T) {
 			app.Variants = append(app.Variants, policy.Variant{Name: "v4", Endpoints: []string{"127.0.0.1:9004"}})
 			app.Routes[0].Split = append(app.Routes[0].Split, policy.Backend{Variant: "v4", Weight: u32(10)})
 			app.Routes[0].Split[0].Weight = u32(70)
-			if err := pub.Publish(context.Background(), xds.NewGeneration(m)); err != nil {
+			if err := pub.Publish(context.Background(), snapshot.NewGeneration(m)); err != nil {
 				t.Fatal(err)
 			}
 			cds := p.waitFor(t, "clusters with v4", start, func(e event) bool { return e.typeURL == resourcev3.ClusterType && has(e.names, "web_v4") })
@@ -191,7 +191,7 @@ func TestStagedPublishMakesBeforeBreak(t *testing.T) {
 			app.Variants = append(app.Variants, policy.Variant{Name: "v4", Endpoints: []string{"127.0.0.1:9004"}})
 			app.Variants = slices.DeleteFunc(app.Variants, func(v policy.Variant) bool { return v.Name == "v2" })
 			app.Routes[0].Split = []policy.Backend{{Variant: "v1", Weight: u32(90)}, {Variant: "v4", Weight: u32(10)}}
-			if err := pub.Publish(context.Background(), xds.NewGeneration(m2)); err != nil {
+			if err := pub.Publish(context.Background(), snapshot.NewGeneration(m2)); err != nil {
 				t.Fatal(err)
 			}
 			rds = p.waitFor(t, "routes without v2", start, isType(resourcev3.RouteType))

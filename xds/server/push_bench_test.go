@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/shadowplane/shadowplane/test/simproxy"
-	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // BenchmarkPush measures a weight change applied in-process (as the
@@ -35,7 +35,7 @@ func benchPush(b *testing.B, n int) {
 	defer cancel()
 	c := NewCache(CacheOptions{})
 	weight := uint32(0)
-	gen := func() *xds.Generation { return xds.NewGeneration(model(weight, 40)) }
+	gen := func() *snapshot.Generation { return snapshot.NewGeneration(model(weight, 40)) }
 	if err := c.SetGeneration(gen()); err != nil {
 		b.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // sotwStream is one state-of-the-world ADS stream. Its handler goroutine
@@ -86,7 +86,7 @@ type sentState struct {
 // that much block.
 const inlineBurst = 32 << 10
 
-// numTypes is the number of types a stream is served: len(xds.PushOrder),
+// numTypes is the number of types a stream is served: len(snapshot.PushOrder),
 // as a constant so that per-type state is an array, not a map.
 const numTypes = 5
 
@@ -95,12 +95,12 @@ const numTypes = 5
 var firstRouting = typeIndex(resourcev3.ListenerType)
 
 func init() {
-	if len(xds.PushOrder) != numTypes || firstRouting != 2 || typeIndex(resourcev3.RouteType) != 3 {
+	if len(snapshot.PushOrder) != numTypes || firstRouting != 2 || typeIndex(resourcev3.RouteType) != 3 {
 		panic("server: PushOrder is not clusters, endpoints, listeners, routes, runtime")
 	}
 }
 
-func typeIndex(typeURL string) int { return slices.Index(xds.PushOrder, typeURL) }
+func typeIndex(typeURL string) int { return slices.Index(snapshot.PushOrder, typeURL) }
 
 // subscription is the names a client asks for, with the protocol's
 // wildcard rules: a first request with no names subscribes to everything
@@ -111,7 +111,7 @@ type subscription struct {
 	legacy  bool
 	// names is nil for a wildcard subscription, and otherwise interned
 	// (see nameSets).
-	names *xds.NameSet
+	names *snapshot.NameSet
 }
 
 // same reports whether a request's names leave the subscription as it is,
@@ -128,7 +128,7 @@ func (s *subscription) same(names []string) bool {
 	case slices.Equal(names, s.names.Names):
 		return true
 	default:
-		return !slices.Contains(names, "*") && xds.NameSetOf(names).Key == s.names.Key
+		return !slices.Contains(names, "*") && snapshot.NameSetOf(names).Key == s.names.Key
 	}
 }
 

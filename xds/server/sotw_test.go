@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/shadowplane/shadowplane/policy"
-	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 func TestSubscriptionWildcardRules(t *testing.T) {
@@ -88,7 +88,7 @@ func TestPushOrderOnOneStream(t *testing.T) {
 	app.Variants = append(app.Variants, policy.Variant{Name: "v4", Endpoints: []string{"127.0.0.1:9004"}})
 	app.Routes[0].Split = append(app.Routes[0].Split, policy.Backend{Variant: "v4", Weight: u32(10)})
 	app.Routes[0].Split[0].Weight = u32(70)
-	if err := h.cache.SetGeneration(xds.NewGeneration(m)); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(m)); err != nil {
 		t.Fatal(err)
 	}
 	cds := c.recv()
@@ -108,7 +108,7 @@ func TestPushOrderOnOneStream(t *testing.T) {
 	// clusters are still unanswered, and gets them.
 	m.Apps[0].Variants = append(m.Apps[0].Variants, policy.Variant{Name: "v5", Endpoints: []string{"127.0.0.1:9005"}})
 	m.Apps[0].Routes[0].Split = append(m.Apps[0].Routes[0].Split, policy.Backend{Variant: "v5", Weight: u32(1)})
-	if err := h.cache.SetGeneration(xds.NewGeneration(m)); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(m)); err != nil {
 		t.Fatal(err)
 	}
 	cds = c.recv()
@@ -131,7 +131,7 @@ func TestPushOrderOnOneStream(t *testing.T) {
 
 	// Removing clusters holds nothing back: the routes moving off them
 	// follow the clusters at once, without waiting for an ACK.
-	if err := h.cache.SetGeneration(xds.NewGeneration(model(20, 40))); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(model(20, 40))); err != nil {
 		t.Fatal(err)
 	}
 	var order []string
@@ -190,7 +190,7 @@ func TestStalledClientDoesNotHoldOthers(t *testing.T) {
 			m.Apps[0].Routes[0].Mirror = nil
 		}
 		done := make(chan error, 1)
-		go func() { done <- h.cache.SetGeneration(xds.NewGeneration(m)) }()
+		go func() { done <- h.cache.SetGeneration(snapshot.NewGeneration(m)) }()
 		select {
 		case err := <-done:
 			if err != nil {
@@ -288,7 +288,7 @@ func TestStreamEndsWhileItsClientStalls(t *testing.T) {
 	// and the window), endpoints and routes, all due at once.
 	m := bigModel(300, 11)
 	m.Apps[0].Routes[0].Mirror = nil
-	if err := h.cache.SetGeneration(xds.NewGeneration(m)); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(m)); err != nil {
 		t.Fatal(err)
 	}
 	if err := stalled.stream.Send(&discovery.DiscoveryRequest{}); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // WaitRoutes returns once every connected proxy that receives app holds
@@ -27,7 +28,7 @@ func (r *Registry) WaitRoutes(ctx context.Context, app string) error {
 	w := r.newWaiter()
 	defer r.forget(w)
 	var (
-		seen   *xds.Generation
+		seen   *snapshot.Generation
 		serves func(xds.GroupKey) bool
 	)
 	for {
@@ -62,7 +63,7 @@ func (r *Registry) WaitRoutes(ctx context.Context, app string) error {
 // and holding the old subscription's version is not holding the new
 // clusters' endpoints. Proxies that subscribe to clusters by name (gRPC)
 // ask for new ones only once a route names them, and are not held to it.
-func (r *Registry) waitServed(ctx context.Context, gen *xds.Generation, need func(xds.GroupKey) []string, types ...string) int {
+func (r *Registry) waitServed(ctx context.Context, gen *snapshot.Generation, need func(xds.GroupKey) []string, types ...string) int {
 	w := r.newWaiter()
 	defer r.forget(w)
 	every := func(xds.GroupKey) bool { return true }
@@ -88,7 +89,7 @@ func (r *Registry) waitServed(ctx context.Context, gen *xds.Generation, need fun
 // servesApp is whether a group receives app under gen: whether app's
 // selector picks the group (xds.AppsFor). No group receives an app gen
 // does not have, so waiting for one returns at once.
-func servesApp(gen *xds.Generation, app string) func(xds.GroupKey) bool {
+func servesApp(gen *snapshot.Generation, app string) func(xds.GroupKey) bool {
 	i := slices.IndexFunc(gen.Model.Apps, func(a policy.App) bool { return a.Name == app })
 	if i < 0 {
 		return func(xds.GroupKey) bool { return false }
@@ -112,7 +113,7 @@ func (e *RejectedError) Error() string {
 // must name the clusters, and every proxy the endpoints. It looks at
 // every proxy, since it pairs two types of each, but only while a change
 // adds clusters (Publisher). Called with r.mu.
-func (r *Registry) unsubscribedLocked(gen *xds.Generation, need func(xds.GroupKey) []string) int {
+func (r *Registry) unsubscribedLocked(gen *snapshot.Generation, need func(xds.GroupKey) []string) int {
 	pending := 0
 	for _, p := range r.streams {
 		cds, eds := p.Types[shortType(resourcev3.ClusterType)], p.Types[shortType(resourcev3.EndpointType)]
@@ -144,7 +145,7 @@ func containsAll(have, want []string) bool {
 }
 
 // groups are the groups, under gen, of every connected proxy.
-func (r *Registry) groups(gen *xds.Generation) []xds.GroupKey {
+func (r *Registry) groups(gen *snapshot.Generation) []xds.GroupKey {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.syncLocked(gen)

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/status"
 
 	"github.com/shadowplane/shadowplane/policy"
-	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 func TestWaitRoutesReturnsOnceEveryProxyACKs(t *testing.T) {
@@ -25,7 +25,7 @@ func TestWaitRoutesReturnsOnceEveryProxyACKs(t *testing.T) {
 		t.Fatalf("in sync, WaitRoutes = %v", err)
 	}
 
-	if err := h.cache.SetGeneration(xds.NewGeneration(model(30, 40))); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(model(30, 40))); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -46,7 +46,7 @@ func TestWaitRoutesReportsARejection(t *testing.T) {
 	h := newHarness(t, model(20, 40))
 	c := h.sotw(t, "envoy-reject")
 	syncEnvoy(t, c)
-	if err := h.cache.SetGeneration(xds.NewGeneration(model(30, 40))); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(model(30, 40))); err != nil {
 		t.Fatal(err)
 	}
 	r := c.recv()
@@ -99,7 +99,7 @@ func TestWaitRoutesDelta(t *testing.T) {
 	// api's routes change; this proxy does not subscribe to them.
 	m := two(20)
 	m.Apps[1].Routes[0].Split = []policy.Backend{{Variant: "v1", Weight: u32(50)}, {Variant: "v2", Weight: u32(50)}}
-	if err := h.cache.SetGeneration(xds.NewGeneration(m)); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(m)); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.registry.WaitRoutes(ctx, "api"); err != nil {
@@ -113,7 +113,7 @@ func TestWaitRoutesDelta(t *testing.T) {
 	// web's routes change: the proxy must ACK them.
 	m2 := two(30)
 	m2.Apps[1] = m.Apps[1]
-	if err := h.cache.SetGeneration(xds.NewGeneration(m2)); err != nil {
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(m2)); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.registry.WaitRoutes(ctx, "web"); err != nil {

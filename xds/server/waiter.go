@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
 
 // waiter is one wait in progress (WaitRoutes, waitServed). It keeps the
@@ -22,7 +23,7 @@ type waiter struct {
 	dirty map[*ackGroup]struct{}
 	// gen is the generation counts were made against; another one
 	// changes every version wanted.
-	gen *xds.Generation
+	gen *snapshot.Generation
 	// counts holds the pending proxies of each group watched, and
 	// pending their sum.
 	counts  map[*ackGroup]int
@@ -78,7 +79,7 @@ func (r *Registry) forgetLocked(w *waiter) {
 // grouped otherwise than gen too: then gen is a generation no longer
 // served, and the wait scans every proxy rather than rebuild the index
 // away from what is served. Called with r.mu.
-func (r *Registry) countLocked(w *waiter, gen, served *xds.Generation, watch func(xds.GroupKey) bool, reject bool, types ...string) (int, error) {
+func (r *Registry) countLocked(w *waiter, gen, served *snapshot.Generation, watch func(xds.GroupKey) bool, reject bool, types ...string) (int, error) {
 	if !r.groupsLikeLocked(gen) {
 		if r.acks.gen != nil && served != nil && !sameGrouping(served, gen) {
 			return r.scanLocked(w, gen, watch, reject, types)
@@ -125,7 +126,7 @@ func (r *Registry) countLocked(w *waiter, gen, served *xds.Generation, watch fun
 // scanLocked is countLocked by looking at every proxy, for a generation
 // the index does not group like. The wait hears of every change until it
 // counts from the index again. Called with r.mu.
-func (r *Registry) scanLocked(w *waiter, gen *xds.Generation, watch func(xds.GroupKey) bool, reject bool, types []string) (int, error) {
+func (r *Registry) scanLocked(w *waiter, gen *snapshot.Generation, watch func(xds.GroupKey) bool, reject bool, types []string) (int, error) {
 	for g := range w.counts {
 		delete(g.waiters, w)
 	}
@@ -159,7 +160,7 @@ func (r *Registry) scanLocked(w *waiter, gen *xds.Generation, watch func(xds.Gro
 			}
 			want := typ.Version
 			if len(ts.Names) > 0 && !slices.Contains(ts.Names, "*") {
-				want = typ.SubsetOf(xds.NameSetOf(ts.Names)).Version
+				want = typ.SubsetOf(snapshot.NameSetOf(ts.Names)).Version
 			}
 			switch {
 			case ts.AckedVersion == want:
@@ -176,8 +177,8 @@ func (r *Registry) scanLocked(w *waiter, gen *xds.Generation, watch func(xds.Gro
 }
 
 // pending counts the group's proxies waited for (countLocked).
-func (g *ackGroup) pending(gen *xds.Generation, reject bool, types []string) (int, error) {
-	var snap *xds.Snapshot
+func (g *ackGroup) pending(gen *snapshot.Generation, reject bool, types []string) (int, error) {
+	var snap *snapshot.Snapshot
 	n := 0
 	for _, t := range types {
 		cohorts := g.types[shortType(t)]

@@ -1,4 +1,4 @@
-package xds
+package snapshot
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/xds"
 )
 
 // serviceModel is benchModel(n) with every v2 taken from a Service, and
@@ -30,9 +31,9 @@ func serviceModel(n, pods int) (*policy.Model, policy.EndpointTable) {
 // moves.
 func TestWithEndpointsEqualsFullTranslation(t *testing.T) {
 	m, table := serviceModel(20, 2)
-	keys := []GroupKey{{Kind: Envoy}, {Kind: GRPC}}
+	keys := []xds.GroupKey{{Kind: xds.Envoy}, {Kind: xds.GRPC}}
 	prev := NewGeneration(m.WithEndpoints(table))
-	before := map[GroupKey]*Snapshot{}
+	before := map[xds.GroupKey]*Snapshot{}
 	for _, key := range keys {
 		s, err := prev.Snapshot(key)
 		if err != nil {
@@ -81,7 +82,7 @@ func TestWithEndpointsEqualsFullTranslation(t *testing.T) {
 func TestWithEndpointsRefusesRoutingChange(t *testing.T) {
 	m, table := serviceModel(3, 1)
 	prev := NewGeneration(m.WithEndpoints(table))
-	if _, err := prev.Snapshot(GroupKey{Kind: Envoy}); err != nil {
+	if _, err := prev.Snapshot(xds.GroupKey{Kind: xds.Envoy}); err != nil {
 		t.Fatal(err)
 	}
 	// The dark variant is mirrored to; take it from a Service with no
@@ -91,7 +92,7 @@ func TestWithEndpointsRefusesRoutingChange(t *testing.T) {
 	changed.Apps = append([]policy.App(nil), m.Apps...)
 	changed.Apps[0].Variants = append([]policy.Variant(nil), m.Apps[0].Variants...)
 	changed.Apps[0].Variants[2] = policy.Variant{Name: "dark", Service: &ref}
-	_, err := WithEndpoints(prev, changed.WithEndpoints(table)).Snapshot(GroupKey{Kind: Envoy})
+	_, err := WithEndpoints(prev, changed.WithEndpoints(table)).Snapshot(xds.GroupKey{Kind: xds.Envoy})
 	if err == nil || !strings.Contains(err.Error(), "routing changed") {
 		t.Fatalf("err %v, want a refusal naming a routing change", err)
 	}
@@ -102,11 +103,11 @@ func TestWithEndpointsTranslatesUnbuiltGroups(t *testing.T) {
 	m, table := serviceModel(3, 1)
 	prev := NewGeneration(m.WithEndpoints(table))
 	_, scaled := serviceModel(3, 2)
-	got, err := WithEndpoints(prev, m.WithEndpoints(scaled)).Snapshot(GroupKey{Kind: GRPC})
+	got, err := WithEndpoints(prev, m.WithEndpoints(scaled)).Snapshot(xds.GroupKey{Kind: xds.GRPC})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := NewGeneration(m.WithEndpoints(scaled)).Snapshot(GroupKey{Kind: GRPC})
+	want, _ := NewGeneration(m.WithEndpoints(scaled)).Snapshot(xds.GroupKey{Kind: xds.GRPC})
 	if got.Version != want.Version {
 		t.Fatalf("version %s, want %s", got.Version, want.Version)
 	}
@@ -119,7 +120,7 @@ func BenchmarkEndpointChange(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
 		m, table := serviceModel(n, 3)
 		prev := NewGeneration(m.WithEndpoints(table))
-		if _, err := prev.Snapshot(GroupKey{Kind: Envoy}); err != nil {
+		if _, err := prev.Snapshot(xds.GroupKey{Kind: xds.Envoy}); err != nil {
 			b.Fatal(err)
 		}
 		scaled := maps.Clone(table)
@@ -128,14 +129,14 @@ func BenchmarkEndpointChange(b *testing.B) {
 		next := m.WithEndpoints(scaled)
 		b.Run(fmt.Sprintf("apps=%d/full", n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := NewGeneration(next).Snapshot(GroupKey{Kind: Envoy}); err != nil {
+				if _, err := NewGeneration(next).Snapshot(xds.GroupKey{Kind: xds.Envoy}); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 		b.Run(fmt.Sprintf("apps=%d/eds", n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := WithEndpoints(prev, next).Snapshot(GroupKey{Kind: Envoy}); err != nil {
+				if _, err := WithEndpoints(prev, next).Snapshot(xds.GroupKey{Kind: xds.Envoy}); err != nil {
 					b.Fatal(err)
 				}
 			}

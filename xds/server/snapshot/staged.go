@@ -1,13 +1,12 @@
-package xds
+package snapshot
 
 import (
 	"slices"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/shadowplane/shadowplane/xds"
 )
 
 // A change that adds or removes clusters reaches proxies in stages, make
@@ -20,7 +19,7 @@ import (
 // the clusters they name, or an Envoy that gets a cluster removal before
 // the routes moving off it: each stage is a generation of its own, and the
 // next is served only once proxies have ACKed the last (see
-// server.Publish).
+// server.Publisher).
 type Stage int
 
 const (
@@ -37,7 +36,7 @@ const (
 // from prev. Its Model is next's: proxies are grouped as next groups them.
 func Staged(prev, next *Generation, stage Stage) *Generation {
 	g := NewGeneration(next.Model)
-	g.build = func(key GroupKey) (*Resources, error) {
+	g.build = func(key xds.GroupKey) (*xds.Resources, error) {
 		before, err := prev.Snapshot(key)
 		if err != nil {
 			return nil, err
@@ -51,11 +50,12 @@ func Staged(prev, next *Generation, stage Stage) *Generation {
 		if stage == StageMake {
 			routing = before.Resources
 			routes = routing.Routes
-			if key.Kind == GRPC {
-				routes = withStagingRoutes(before.Resources.Routes, after.Resources.Routes, before.Type(PushOrder[0]).Items)
+			if key.Kind == xds.GRPC {
+				known := before.Type(PushOrder[0]).Items
+				routes = xds.WithStagingRoutes(before.Resources.Routes, after.Resources.Routes, func(c string) bool { _, ok := known[c]; return ok })
 			}
 		}
-		return &Resources{
+		return &xds.Resources{
 			Listeners: routing.Listeners,
 			Routes:    routes,
 			Runtimes:  routing.Runtimes,
@@ -66,72 +66,6 @@ func Staged(prev, next *Generation, stage Stage) *Generation {
 		}, nil
 	}
 	return g
-}
-
-// StagingHeader names the header of the route StageMake adds for proxyless
-// gRPC clients. No client sends it, so the route never matches.
-const StagingHeader = "x-shadowplane-staging"
-
-// withStagingRoutes adds to each of prev's route configurations a route
-// that never matches, to the clusters next's configuration of the same
-// name routes to and prev does not serve (known). A gRPC client subscribes
-// to a cluster only when a route names one, and builds it alongside the
-// route: a route that starts using a new cluster at once fails its first
-// RPCs while the client builds it. Named by a route that never matches,
-// the cluster is built, its endpoints taken, before any RPC is routed to
-// it.
-func withStagingRoutes(prev, next []*route.RouteConfiguration, known map[string]*Item) []*route.RouteConfiguration {
-	nextByName := map[string]*route.RouteConfiguration{}
-	for _, rc := range next {
-		nextByName[rc.GetName()] = rc
-	}
-	out := make([]*route.RouteConfiguration, 0, len(prev))
-	for _, rc := range prev {
-		var added []string
-		for _, c := range clustersOf(nextByName[rc.GetName()]) {
-			if _, ok := known[c]; !ok && !slices.Contains(added, c) {
-				added = append(added, c)
-			}
-		}
-		if len(added) == 0 || len(rc.GetVirtualHosts()) == 0 {
-			out = append(out, rc)
-			continue
-		}
-		slices.Sort(added)
-		staged := proto.Clone(rc).(*route.RouteConfiguration)
-		vh := staged.VirtualHosts[0]
-		wc := &route.WeightedCluster{}
-		for _, c := range added {
-			wc.Clusters = append(wc.Clusters, &route.WeightedCluster_ClusterWeight{Name: c, Weight: wrapperspb.UInt32(1)})
-		}
-		vh.Routes = append(vh.Routes, &route.Route{
-			Name: "shadowplane-staging",
-			Match: &route.RouteMatch{
-				PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"},
-				Headers:       []*route.HeaderMatcher{{Name: StagingHeader, HeaderMatchSpecifier: &route.HeaderMatcher_PresentMatch{PresentMatch: true}}},
-			},
-			Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_WeightedClusters{WeightedClusters: wc}}},
-		})
-		out = append(out, staged)
-	}
-	return out
-}
-
-// clustersOf lists the clusters a route configuration routes to.
-func clustersOf(rc *route.RouteConfiguration) []string {
-	var out []string
-	for _, vh := range rc.GetVirtualHosts() {
-		for _, r := range vh.GetRoutes() {
-			a := r.GetRoute()
-			if c := a.GetCluster(); c != "" {
-				out = append(out, c)
-			}
-			for _, w := range a.GetWeightedClusters().GetClusters() {
-				out = append(out, w.GetName())
-			}
-		}
-	}
-	return out
 }
 
 // union is a, with b's resources whose names a lacks, sorted by name.
@@ -162,7 +96,7 @@ func union[T any](a, b []T, name func(T) string) []T {
 // prev does not (added), the endpoint names of those that take endpoints
 // over EDS (a proxy subscribes to them), and whether prev serves clusters
 // next does not (removed).
-func ClusterChanges(prev, next *Generation, key GroupKey) (added bool, eds []string, removed bool, err error) {
+func ClusterChanges(prev, next *Generation, key xds.GroupKey) (added bool, eds []string, removed bool, err error) {
 	before, err := prev.Snapshot(key)
 	if err != nil {
 		return false, nil, false, err

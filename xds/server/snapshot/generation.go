@@ -1,4 +1,4 @@
-package xds
+package snapshot
 
 import (
 	"sync"
@@ -6,6 +6,7 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/xds"
 )
 
 // Generation is one model as served: it groups nodes and builds each
@@ -14,19 +15,19 @@ import (
 // cluster cost one translation.
 type Generation struct {
 	Model   *policy.Model
-	grouper *Grouper
+	grouper *xds.Grouper
 	// build makes a group's resources: the model's, or a stage's (Staged).
-	build func(GroupKey) (*Resources, error)
+	build func(xds.GroupKey) (*xds.Resources, error)
 	// reuse holds, for WithEndpoints, the previous generation's snapshot
 	// of each group it had built: a group found here takes its routing
 	// from it and builds only its endpoints. Snapshots, not the previous
 	// generation, so that a run of endpoint changes is not a chain of
 	// generations kept alive.
-	reuse      map[GroupKey]*Snapshot
+	reuse      map[xds.GroupKey]*Snapshot
 	reuseModel *policy.Model
 
 	mu    sync.Mutex
-	snaps map[GroupKey]*built
+	snaps map[xds.GroupKey]*built
 }
 
 type built struct {
@@ -37,20 +38,22 @@ type built struct {
 
 // NewGeneration prepares model for serving. model must be validated.
 func NewGeneration(model *policy.Model) *Generation {
-	g := &Generation{Model: model, grouper: NewGrouper(model.Apps), snaps: map[GroupKey]*built{}}
-	g.build = func(key GroupKey) (*Resources, error) { return translate(AppsFor(model.Apps, key), key.Kind) }
+	g := &Generation{Model: model, grouper: xds.NewGrouper(model.Apps), snaps: map[xds.GroupKey]*built{}}
+	g.build = func(key xds.GroupKey) (*xds.Resources, error) {
+		return xds.Build(xds.AppsFor(model.Apps, key), key.Kind)
+	}
 	return g
 }
 
 // Key is the group of node under this generation's model.
-func (g *Generation) Key(node *core.Node) GroupKey { return g.grouper.Key(node) }
+func (g *Generation) Key(node *core.Node) xds.GroupKey { return g.grouper.Key(node) }
 
-// Keys lists the groups this model can produce (see Grouper.Keys).
-func (g *Generation) Keys() []GroupKey { return g.grouper.Keys() }
+// Keys lists the groups this model can produce (see xds.Grouper.Keys).
+func (g *Generation) Keys() []xds.GroupKey { return g.grouper.Keys() }
 
 // Snapshot returns the group's snapshot, translating it on first use.
 // Concurrent callers for one group wait for a single translation.
-func (g *Generation) Snapshot(key GroupKey) (*Snapshot, error) {
+func (g *Generation) Snapshot(key xds.GroupKey) (*Snapshot, error) {
 	g.mu.Lock()
 	b, ok := g.snaps[key]
 	if !ok {
@@ -60,7 +63,7 @@ func (g *Generation) Snapshot(key GroupKey) (*Snapshot, error) {
 	g.mu.Unlock()
 	b.once.Do(func() {
 		if before := g.reuse[key]; before != nil {
-			b.snap, b.err = before.WithEndpoints(endpointChanges(g.reuseModel, g.Model, key))
+			b.snap, b.err = before.WithEndpoints(xds.EndpointChanges(g.reuseModel, g.Model, key))
 			return
 		}
 		// NewSnapshot validates while it marshals.
@@ -76,10 +79,10 @@ func (g *Generation) Snapshot(key GroupKey) (*Snapshot, error) {
 
 // built returns the snapshots built so far, by group; failed ones are
 // left out.
-func (g *Generation) built() map[GroupKey]*Snapshot {
+func (g *Generation) built() map[xds.GroupKey]*Snapshot {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make(map[GroupKey]*Snapshot, len(g.snaps))
+	out := make(map[xds.GroupKey]*Snapshot, len(g.snaps))
 	for key, b := range g.snaps {
 		// A build in progress is waited for: its snapshot is the one the
 		// group's proxies are about to hold.

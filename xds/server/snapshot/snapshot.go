@@ -1,11 +1,10 @@
-package xds
+package snapshot
 
 import (
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/shadowplane/shadowplane/xds"
 )
 
 // PushOrder is the order in which a change reaches a client, make before
@@ -39,7 +40,7 @@ type Snapshot struct {
 	// Version identifies the whole snapshot, for logs and the admin API.
 	Version string
 	// Resources are the protos the snapshot was built from.
-	Resources *Resources
+	Resources *xds.Resources
 	types     map[string]*TypeSnapshot
 }
 
@@ -69,7 +70,7 @@ type Item struct {
 
 // NewSnapshot validates and marshals res. A Resources that fails
 // validation never becomes a snapshot.
-func NewSnapshot(res *Resources) (*Snapshot, error) {
+func NewSnapshot(res *xds.Resources) (*Snapshot, error) {
 	s := &Snapshot{Resources: res, types: map[string]*TypeSnapshot{}}
 	byType := map[string][]proto.Message{}
 	for _, m := range res.All() {
@@ -77,34 +78,24 @@ func NewSnapshot(res *Resources) (*Snapshot, error) {
 		byType[url] = append(byType[url], m)
 	}
 	// Types are marshalled concurrently, and alongside them, unless done
-	// already, the resources are validated: a large model's snapshot is
-	// mostly marshalling and validating, all of it independent, and one
-	// pool of jobs keeps every core busy where two phases would each wait
-	// for their largest kind.
+	// already, the resources are validated (Validate runs its own kinds
+	// concurrently): a large model's snapshot is mostly marshalling and
+	// validating, all of it independent, and running them together keeps
+	// every core busy where two phases would each wait for their largest kind.
 	built := make([]*TypeSnapshot, len(PushOrder))
-	jobs := make([]func() error, 0, len(PushOrder)+6)
+	marshalErrs := make([]error, len(PushOrder))
+	var validateErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { validateErr = res.Validate() })
 	for i, url := range PushOrder {
-		jobs = append(jobs, func() (err error) {
-			built[i], err = newTypeSnapshot(url, byType[url])
-			return err
-		})
+		wg.Go(func() { built[i], marshalErrs[i] = newTypeSnapshot(url, byType[url]) })
 	}
-	var checks []func() error
-	if !res.validated {
-		checks = res.validation()
-	}
-	errs := make([]error, len(jobs)+len(checks))
-	all := append(jobs, checks...)
-	concurrently(len(all), func(i int) error {
-		errs[i] = all[i]()
-		return nil
-	})
+	wg.Wait()
 	// A validation error says more than the marshalling error it causes.
-	if err := errors.Join(errs[len(jobs):]...); err != nil {
-		return nil, err
+	if validateErr != nil {
+		return nil, validateErr
 	}
-	res.validated = true
-	if err := errors.Join(errs[:len(jobs)]...); err != nil {
+	if err := errors.Join(marshalErrs...); err != nil {
 		return nil, err
 	}
 	for i, url := range PushOrder {
@@ -252,25 +243,4 @@ func resourceName(m proto.Message) string {
 		return r.GetName()
 	}
 	return ""
-}
-
-// concurrently runs f(0) … f(n-1) on up to GOMAXPROCS goroutines and
-// joins their errors.
-func concurrently(n int, f func(i int) error) error {
-	errs := make([]error, n)
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	var wg sync.WaitGroup
-	for range min(n, runtime.GOMAXPROCS(0)) {
-		wg.Go(func() {
-			for i := range next {
-				errs[i] = f(i)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }

@@ -1,10 +1,11 @@
-package xds
+package snapshot
 
 import (
 	"fmt"
 	"testing"
 
 	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/xds"
 )
 
 // benchModel is n apps, each with three variants, a header-segmented
@@ -41,7 +42,7 @@ func benchModel(n int) *policy.Model {
 }
 
 // BenchmarkTranslate measures model → validated, marshalled, versioned
-// snapshot for one Envoy group: translation, every ValidateAll, the
+// snapshot for one xds.Envoy group: translation, every ValidateAll, the
 // reference checks, Consistent(), marshalling and hashing.
 func BenchmarkTranslate(b *testing.B) {
 	for _, n := range []int{10, 100, 1000, 10000} {
@@ -50,7 +51,7 @@ func BenchmarkTranslate(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				// As Generation.Snapshot does: NewSnapshot validates.
-				res, err := translate(m.Apps, Envoy)
+				res, err := xds.Build(m.Apps, xds.Envoy)
 				if err != nil {
 					b.Fatal(err)
 				}

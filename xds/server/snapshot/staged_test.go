@@ -1,10 +1,11 @@
-package xds
+package snapshot
 
 import (
 	"slices"
 	"testing"
 
 	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/xds"
 )
 
 func stageModel(variants ...string) *policy.Model {
@@ -22,7 +23,7 @@ func stageModel(variants ...string) *policy.Model {
 	return &policy.Model{Apps: []policy.App{app}}
 }
 
-func clusterNames(t *testing.T, g *Generation, key GroupKey) []string {
+func clusterNames(t *testing.T, g *Generation, key xds.GroupKey) []string {
 	t.Helper()
 	s, err := g.Snapshot(key)
 	if err != nil {
@@ -31,11 +32,11 @@ func clusterNames(t *testing.T, g *Generation, key GroupKey) []string {
 	return s.Type(PushOrder[0]).Names
 }
 
-// Each stage serves what its name says, for Envoy and for gRPC; a gRPC
+// Each stage serves what its name says, for xds.Envoy and for gRPC; a gRPC
 // client's routes name the new cluster by a route that never matches.
 func TestStages(t *testing.T) {
 	prev, next := NewGeneration(stageModel("v1", "v2")), NewGeneration(stageModel("v1", "v3"))
-	for _, key := range []GroupKey{{Kind: Envoy}, {Kind: GRPC}} {
+	for _, key := range []xds.GroupKey{{Kind: xds.Envoy}, {Kind: xds.GRPC}} {
 		added, eds, removed, err := ClusterChanges(prev, next, key)
 		if err != nil || !added || !removed || !slices.Equal(eds, []string{"web_v3"}) {
 			t.Fatalf("%v: changes added=%v eds=%v removed=%v err=%v", key, added, eds, removed, err)
@@ -50,18 +51,18 @@ func TestStages(t *testing.T) {
 		ps, _ := prev.Snapshot(key)
 		ks, _ := keep.Snapshot(key)
 		ns, _ := next.Snapshot(key)
-		if key.Kind == Envoy && ms.Type(PushOrder[3]).Version != ps.Type(PushOrder[3]).Version {
+		if key.Kind == xds.Envoy && ms.Type(PushOrder[3]).Version != ps.Type(PushOrder[3]).Version {
 			t.Errorf("envoy: the make stage's routes are not the old ones")
 		}
 		if ks.Type(PushOrder[3]).Version != ns.Type(PushOrder[3]).Version {
 			t.Errorf("%v: the keep stage's routes are not the new ones", key)
 		}
-		if key.Kind == GRPC {
+		if key.Kind == xds.GRPC {
 			rc := ms.Resources.Routes[0]
 			last := rc.VirtualHosts[0].Routes[len(rc.VirtualHosts[0].Routes)-1]
 			wc := last.GetRoute().GetWeightedClusters().GetClusters()
 			if last.GetName() != "shadowplane-staging" || len(wc) != 1 || wc[0].GetName() != "web_v3" ||
-				last.GetMatch().GetHeaders()[0].GetName() != StagingHeader {
+				last.GetMatch().GetHeaders()[0].GetName() != xds.StagingHeader {
 				t.Errorf("grpc: the make stage's last route is %v, want one that never matches, to web_v3", last)
 			}
 		}

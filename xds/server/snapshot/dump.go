@@ -1,4 +1,4 @@
-package xds
+package snapshot
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/shadowplane/shadowplane/xds"
 )
 
 // Dump is what a group is served, as JSON, for `shadowplane render` and
@@ -24,7 +26,7 @@ type Dump struct {
 }
 
 // NewDump renders a snapshot of a group.
-func NewDump(group GroupKey, snap *Snapshot) (*Dump, error) {
+func NewDump(group xds.GroupKey, snap *Snapshot) (*Dump, error) {
 	d := &Dump{Group: group.String(), Version: snap.Version, Versions: map[string]string{}}
 	for _, url := range PushOrder {
 		d.Versions[url] = snap.Type(url).Version

@@ -1,4 +1,4 @@
-package xds
+package xds_test
 
 import (
 	"bytes"
@@ -12,7 +12,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/xds"
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
 )
+
+// The golden files pin the translation as `shadowplane render` prints it:
+// resources and their versions, so they go through package snapshot, which
+// imports xds — hence an external test package.
 
 var update = flag.Bool("update", false, "rewrite testdata/out from the current translation")
 
@@ -41,35 +47,18 @@ func goldenCases(t *testing.T) map[string]string {
 	return cases
 }
 
-func loadModel(t *testing.T, path string) *policy.Model {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, problems := policy.ParseFile(path, data)
-	if len(problems) > 0 {
-		t.Fatalf("%s: %v", path, policy.JoinProblems(problems))
-	}
-	m, problems := policy.Assemble([]policy.File{f})
-	if len(problems) > 0 {
-		t.Fatalf("%s: %v", path, policy.JoinProblems(problems))
-	}
-	return m
-}
-
 // renderAll dumps every group a model produces, as `shadowplane render`
 // prints it.
 func renderAll(t *testing.T, m *policy.Model) []byte {
 	t.Helper()
-	gen := NewGeneration(m)
-	var dumps []*Dump
+	gen := snapshot.NewGeneration(m)
+	var dumps []*snapshot.Dump
 	for _, key := range gen.Keys() {
 		snap, err := gen.Snapshot(key)
 		if err != nil {
 			t.Fatalf("group %s: %v", key, err)
 		}
-		d, err := NewDump(key, snap)
+		d, err := snapshot.NewDump(key, snap)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +92,7 @@ func TestGolden(t *testing.T) {
 	}
 	for name, path := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := renderAll(t, loadModel(t, path))
+			got := renderAll(t, xds.LoadModel(t, path))
 			golden := filepath.Join("testdata/out", name+".json")
 			if *update {
 				if err := os.WriteFile(golden, got, 0o644); err != nil {
@@ -126,7 +115,7 @@ func TestGolden(t *testing.T) {
 // separately decoded copies, and expects identical versions.
 func TestTranslationIsDeterministic(t *testing.T) {
 	for name, path := range goldenCases(t) {
-		a, b := NewGeneration(loadModel(t, path)), NewGeneration(loadModel(t, path))
+		a, b := snapshot.NewGeneration(xds.LoadModel(t, path)), snapshot.NewGeneration(xds.LoadModel(t, path))
 		for _, key := range a.Keys() {
 			sa, err := a.Snapshot(key)
 			if err != nil {
