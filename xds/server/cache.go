@@ -34,6 +34,10 @@ import (
 //     writes them after it lets go of the lock.
 type Cache struct {
 	onError func(key xds.GroupKey, err error)
+	// beforeServe is told of each generation about to be served, after
+	// its snapshots are built and before any stream is answered from it:
+	// the registry closes streams whose identity it refuses (revoke.go).
+	beforeServe func(*snapshot.Generation)
 
 	// names interns state-of-the-world subscriptions' name lists.
 	names *nameSets
@@ -173,6 +177,9 @@ func (c *Cache) set(expected, gen *snapshot.Generation) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if c.beforeServe != nil {
+		c.beforeServe(gen)
 	}
 
 	c.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"strings"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -24,6 +25,9 @@ type peerIdentity struct {
 	// name is the certificate's identity (CertIdentity); empty when it
 	// has neither a SPIFFE URI nor a DNS name, which no policy can allow.
 	name string
+	// conn is the stream's connection, closed if a later policy takes
+	// the identity's claim back (revoke.go).
+	conn net.Conn
 }
 
 // identityOf reads the identity of the client of ctx's stream.
@@ -32,11 +36,15 @@ func identityOf(ctx context.Context) peerIdentity {
 	if !ok {
 		return peerIdentity{}
 	}
+	var conn net.Conn
 	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if c, wrapped := p.AuthInfo.(connTLSInfo); wrapped {
+		info, conn, ok = c.TLSInfo, c.raw, true
+	}
 	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
 		return peerIdentity{}
 	}
-	return peerIdentity{verified: true, name: CertIdentity(info.State.VerifiedChains[0][0])}
+	return peerIdentity{verified: true, name: CertIdentity(info.State.VerifiedChains[0][0]), conn: conn}
 }
 
 // CertIdentity is the identity a proxy's certificate proves: its SPIFFE ID
@@ -64,7 +72,7 @@ func (r *Registry) identify(id int64, pid peerIdentity) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p, ok := r.streams[id]; ok {
-		p.Identity, p.verified = pid.name, true
+		p.Identity, p.verified, p.conn = pid.name, true, pid.conn
 	}
 }
 

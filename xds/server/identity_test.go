@@ -57,6 +57,7 @@ type tlsHarness struct {
 	addr     string
 	serverCA *testCA
 	registry *Registry
+	cache    *Cache
 	// denied receives what Options.OnDenied is told.
 	denied chan limitEvent
 }
@@ -88,7 +89,7 @@ func startWith(t *testing.T, m *policy.Model, opts Options) *tlsHarness {
 	if err := c.SetGeneration(snapshot.NewGeneration(m)); err != nil {
 		t.Fatal(err)
 	}
-	h := &tlsHarness{registry: NewRegistry(c, nil), denied: make(chan limitEvent, 16)}
+	h := &tlsHarness{registry: NewRegistry(c, nil), cache: c, denied: make(chan limitEvent, 16)}
 	opts.OnDenied = func(peer, nodeID string, err error) { h.denied <- limitEvent{peer, nodeID, err} }
 	srv := New(ctx, c, h.registry, opts)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -37,8 +38,10 @@ type Proxy struct {
 	typeURLs map[string]struct{}
 
 	// verified is set when the client presented a verified certificate:
-	// its Identity is then bound to the nodes it may claim.
+	// its Identity is then bound to the nodes it may claim. conn is then
+	// its connection, closed when a policy takes the claim back.
 	verified bool
+	conn     net.Conn
 
 	// group and acks are the proxy's place in the registry's ACK index:
 	// its group, and its entry per type (short name).
@@ -106,11 +109,19 @@ type Registry struct {
 
 	// bound caches the current model's identity bindings (identity.go).
 	bound atomic.Pointer[identityBindings]
+	// onRevoked is told of each stream whose connection was closed
+	// because a new model refuses its identity its node (revoke.go);
+	// Server sets it to Options.OnDenied.
+	onRevoked func(peer, nodeID string, err error)
 }
 
 // NewRegistry tracks proxies of cache's streams. observer may be nil.
+// It checks, before each generation is served, that every stream may
+// still claim its node (revoke.go).
 func NewRegistry(c *Cache, observer ProxyObserver) *Registry {
-	return &Registry{cache: c, observer: observer, now: time.Now, streams: map[int64]*Proxy{}, deltaIDs: map[int64]int64{}, acks: newAckIndex()}
+	r := &Registry{cache: c, observer: observer, now: time.Now, streams: map[int64]*Proxy{}, deltaIDs: map[int64]int64{}, acks: newAckIndex()}
+	c.beforeServe = r.revokeRefused
+	return r
 }
 
 // Proxies returns a copy of every connected proxy, sorted by node id.

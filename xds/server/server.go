@@ -127,7 +127,9 @@ func New(ctx context.Context, cache *Cache, registry *Registry, opts Options) *S
 	opts = opts.withDefaults()
 	gs := grpc.NewServer(
 		grpc.MaxConcurrentStreams(opts.MaxConcurrentStreams),
-		grpc.Creds(opts.Creds), // nil: plaintext, as with no option
+		// nil: plaintext, as with no option. TLS connections are kept
+		// with their streams, to close them if an identity is revoked.
+		grpc.Creds(withConns(opts.Creds)),
 		// Responses are encoded once per group, not per stream (codec.go).
 		grpc.ForceServerCodecV2(newCodec()),
 		// A proxy's connection is idle between pushes: return the write
@@ -150,6 +152,7 @@ func New(ctx context.Context, cache *Cache, registry *Registry, opts Options) *S
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	s := &Server{grpc: gs, cache: cache, registry: registry, delta: delta.NewServer(ctx, cache, registry.deltaCallbacks()), onLimit: opts.OnLimit, onDenied: opts.OnDenied}
+	registry.onRevoked = opts.OnDenied
 	discovery.RegisterAggregatedDiscoveryServiceServer(gs, s)
 	return s
 }

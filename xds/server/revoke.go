@@ -1,0 +1,94 @@
+package server
+
+import (
+	"net"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/shadowplane/shadowplane/xds/server/snapshot"
+)
+
+// A policy change can take back what a certificate's identity may claim
+// (proxies.identities). A stream's identity is checked on every request
+// that carries a node, but Envoy sends its node once: without more, a
+// stream whose identity was revoked would go on receiving its group's
+// configuration until it reconnected. So before a generation is served,
+// every verified stream's node is checked against it, and the connection
+// of each one refused is closed — before the generation is written to any
+// stream, so none of it reaches the client. The client reconnects and is
+// refused with PermissionDenied on its first request.
+//
+// The connection is closed, not only the stream: the identity belongs to
+// the connection's TLS handshake, and gRPC gives no way to end a stream
+// from outside its handler, which sits in Recv (go-control-plane's, for
+// delta). Other streams of that connection reconnect at once.
+
+// connCreds are TransportCredentials whose TLS AuthInfo also carries the
+// raw connection, so that the registry can close a stream's connection.
+type connCreds struct{ credentials.TransportCredentials }
+
+// connTLSInfo is credentials.TLSInfo with the connection it came from.
+type connTLSInfo struct {
+	credentials.TLSInfo
+	raw net.Conn
+}
+
+func (c connCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, info, err := c.TransportCredentials.ServerHandshake(raw)
+	if tls, ok := info.(credentials.TLSInfo); ok && err == nil {
+		return conn, connTLSInfo{TLSInfo: tls, raw: raw}, nil
+	}
+	return conn, info, err
+}
+
+func (c connCreds) Clone() credentials.TransportCredentials {
+	return connCreds{c.TransportCredentials.Clone()}
+}
+
+// withConns wraps creds, if any, in connCreds.
+func withConns(creds credentials.TransportCredentials) credentials.TransportCredentials {
+	if creds == nil {
+		return nil
+	}
+	return connCreds{creds}
+}
+
+// revoked is a stream refused by a generation, with what to tell.
+type revoked struct {
+	conn   net.Conn
+	peer   string
+	nodeID string
+	err    error
+}
+
+// revokeRefused closes the connection of every verified stream whose node
+// gen's identity bindings refuse, and tells onRevoked of each. The cache
+// calls it before serving gen.
+func (r *Registry) revokeRefused(gen *snapshot.Generation) {
+	b := newIdentityBindings(gen)
+	r.bound.Store(b)
+	if len(b.clusters) == 0 && len(b.ids) == 0 {
+		return // gen binds nothing, so it refuses no one
+	}
+	var out []revoked
+	r.mu.Lock()
+	for _, p := range r.streams {
+		if !p.verified || p.conn == nil || p.Kind == "" {
+			continue // not bound, or no node yet: its first request is checked
+		}
+		if err := b.check(p.Identity, &core.Node{Id: p.NodeID, Cluster: p.Cluster}); err != nil {
+			err = status.Errorf(codes.PermissionDenied, "connection closed: the policy changed: %s", status.Convert(err).Message())
+			out = append(out, revoked{conn: p.conn, peer: p.conn.RemoteAddr().String(), nodeID: p.NodeID, err: err})
+		}
+	}
+	r.mu.Unlock()
+	for _, v := range out {
+		v.conn.Close()
+		if r.onRevoked != nil {
+			r.onRevoked(v.peer, v.nodeID, v.err)
+		}
+	}
+}
