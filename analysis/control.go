@@ -161,6 +161,11 @@ func (r *Runner) Control(ctx context.Context, name string, a Action, opts Contro
 		return State{}, err
 	}
 	next.Events = appendEvent(next.Events, HistoryEntry{Time: now, Action: string(a), By: opts.By, Reason: opts.Reason})
+	promoted := next.Stage == Completed && next.Winner != "" && next.Route.Weights()[next.Winner] == 100
+	writes := (a == ActionPromote && (opts.Write || next.Spec.WriteBack && promoted)) || (a == ActionApprove && next.Spec.WriteBack && promoted)
+	if writes {
+		next.Events = withWriteBackPending(next.Events, now)
+	}
 	if err := r.storeLocked(next); err != nil {
 		r.mu.Unlock()
 		return State{}, fmt.Errorf("%s: the state could not be saved, so nothing was done: %w", a, err)
@@ -186,6 +191,9 @@ func (r *Runner) Control(ctx context.Context, name string, a Action, opts Contro
 	out := *next
 	out.History, out.Events = slices.Clone(next.History), slices.Clone(next.Events)
 	spec := next.Spec
+	if writes {
+		r.finishingLocked(name)
+	}
 	r.mu.Unlock()
 	r.cfg.Log.Info("experiment control", "experiment", name, "action", string(a), "by", opts.By, "reason", opts.Reason, "stage", string(out.Stage))
 
@@ -194,9 +202,8 @@ func (r *Runner) Control(ctx context.Context, name string, a Action, opts Contro
 			r.cfg.Log.Error("publishing after a control; it is saved and served at the next publication", "experiment", name, "action", string(a), "error", err)
 		}
 	}
-	promoted := out.Stage == Completed && out.Winner != "" && out.Route.Weights()[out.Winner] == 100
-	if (a == ActionPromote && (opts.Write || spec.WriteBack && promoted)) || (a == ActionApprove && spec.WriteBack && promoted) {
-		r.writeBack(name, &spec, out)
+	if writes {
+		r.writeBack(name, &spec, out, "")
 	}
 	return out, nil
 }
@@ -358,9 +365,15 @@ func (r *Runner) Record(name string, e HistoryEntry) error {
 }
 
 // writeBack calls RunnerConfig.WriteBack after a promotion and records
-// the result; a failure is logged and recorded, and the promotion stands.
-func (r *Runner) writeBack(name string, spec *policy.Experiment, st State) {
-	entry := HistoryEntry{Action: "writeback", Result: "ok"}
+// the result, with why when it is a retry; a failure is logged and
+// recorded, and the promotion stands.
+func (r *Runner) writeBack(name string, spec *policy.Experiment, st State, why string) {
+	defer func() {
+		r.mu.Lock()
+		delete(r.finishing, name)
+		r.mu.Unlock()
+	}()
+	entry := HistoryEntry{Action: writeBackAction, Result: "ok", Reason: why}
 	if r.cfg.WriteBack == nil {
 		entry.Result = "failed: no write-back is configured"
 	} else if err := r.cfg.WriteBack(spec, st); err != nil {

@@ -516,3 +516,79 @@ func TestRecordIsBounded(t *testing.T) {
 		t.Fatalf("record of an unknown experiment: %v", err)
 	}
 }
+
+// crashingStore is a Store that saves nothing once crashed is set: what
+// is on disk is what a process killed at that moment would leave.
+type crashingStore struct {
+	*Store
+	crashed *bool
+}
+
+func (s crashingStore) Save(st *State) error {
+	if *s.crashed {
+		return errors.New("the process is gone")
+	}
+	return s.Store.Save(st)
+}
+
+// A promotion saved but not yet written back when the control plane
+// stops is written back by the next leader, once, and recorded as such.
+func TestWriteBackInterruptedByAStopIsFinishedOnRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		store, err := NewStore(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crashed := false
+		first, err := NewRunner(RunnerConfig{Store: crashingStore{store, &crashed}, Observer: constant(healthy(5000)), Publisher: &recorder{},
+			WriteBack: func(*policy.Experiment, State) error {
+				crashed = true // killed as the write-back starts: the file is never written
+				return errors.New("killed")
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		first.Start(ctx)
+		m := segmentModel(time.Second)
+		m.Experiments[0].WriteBack = true
+		first.SetModel(ctx, m)
+		waitStage(t, first, Completed, time.Second)
+		synctest.Wait()
+		cancel()
+		first.Wait()
+		saved := func() *State {
+			t.Helper()
+			sts, _, err := store.LoadAll()
+			if err != nil || sts["wakanda"] == nil {
+				t.Fatalf("loading the saved state: %v, %v", sts, err)
+			}
+			return sts["wakanda"]
+		}
+		if st := saved(); !crashed || st.Stage != Completed || !writeBackUnfinished(st) {
+			t.Fatalf("test setup: the saved promotion should carry a pending write-back:\n%s", stateFile(t, dir))
+		}
+
+		var written []map[string]uint32
+		again := controlRunner(t, dir, constant(healthy(5000)), &recorder{}, func(c *RunnerConfig) {
+			c.WriteBack = func(e *policy.Experiment, st State) error {
+				written = append(written, st.Route.Weights())
+				return nil
+			}
+		})
+		again.SetModel(t.Context(), m)
+		again.SetModel(t.Context(), m) // taken once, not again
+		synctest.Wait()
+		if len(written) != 1 || written[0]["v2"] != 100 {
+			t.Fatalf("write-backs after the restart: %v, want one with v2 at 100", written)
+		}
+		e := lastEvent(only(t, again))
+		if e.Action != "writeback" || e.Result != "ok" || !strings.Contains(e.Reason, "finished after a restart") {
+			t.Fatalf("last event %+v, want the write-back finished and saying why", e)
+		}
+		if writeBackUnfinished(saved()) {
+			t.Fatalf("the state file still has the write-back pending:\n%s", stateFile(t, dir))
+		}
+	})
+}

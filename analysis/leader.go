@@ -103,8 +103,10 @@ func (r *Runner) Lead(ctx context.Context) error {
 	term := r.term
 	r.loops = &sync.WaitGroup{}
 	modelSet := r.modelSet
+	var unfinished []pendingWrite
 	if modelSet {
 		r.applyModelLocked()
+		unfinished = r.takeUnfinishedWriteBacksLocked()
 	}
 	r.mu.Unlock()
 	context.AfterFunc(ctx, func() { r.follow(term) })
@@ -112,7 +114,9 @@ func (r *Runner) Lead(ctx context.Context) error {
 	if !modelSet {
 		return nil // the first SetModel starts them
 	}
-	return r.publish(ctx, "")
+	err := r.publish(ctx, "")
+	r.finishWriteBacks(unfinished)
+	return err
 }
 
 // Follow ends the leadership, if the runner leads: it stops every

@@ -110,7 +110,10 @@ type Runner struct {
 	// loaded are the states read at start not yet checked against a
 	// policy that has their experiment (see checkLoadedLocked).
 	loaded map[string]bool
-	wg     sync.WaitGroup
+	// finishing are the experiments whose promotion's write-back is
+	// running (writeback.go).
+	finishing map[string]bool
+	wg        sync.WaitGroup
 	// publishMu orders publications, so that a slower one never
 	// overwrites a newer model.
 	publishMu sync.Mutex
@@ -227,13 +230,17 @@ func (r *Runner) Wait() { r.wg.Wait() }
 func (r *Runner) SetModel(ctx context.Context, m *policy.Model) error {
 	r.mu.Lock()
 	r.model, r.modelSet = m, true
+	var unfinished []pendingWrite
 	if r.leading {
 		r.applyModelLocked()
+		unfinished = r.takeUnfinishedWriteBacksLocked()
 	} else {
 		r.followModelLocked()
 	}
 	r.mu.Unlock()
-	return r.publish(ctx, "")
+	err := r.publish(ctx, "")
+	r.finishWriteBacks(unfinished)
+	return err
 }
 
 // applyModelLocked makes the experiments run as r.model says: see
@@ -547,6 +554,10 @@ func (r *Runner) iterate(ctx context.Context, name string, mine *State) next {
 	if gate := approvalGate(&spec, cur, d); gate != "" {
 		next, moved = waitAt(cur, gate, d, obs, now), false
 	}
+	writes := next.Stage == Completed && d.Action == PromoteWinner && spec.WriteBack
+	if writes {
+		next.Events = withWriteBackPending(next.Events, now)
+	}
 	if err := r.storeLocked(&next); err != nil {
 		cur.Reason = fmt.Sprintf("could not save the decision (%s: %s), so it was not applied; retrying in %s: %v", d.Action, d.Reason, spec.Interval, err)
 		cur.UpdatedAt = now
@@ -557,6 +568,9 @@ func (r *Runner) iterate(ctx context.Context, name string, mine *State) next {
 	}
 	*cur = next
 	r.notifyLocked(cur)
+	if writes {
+		r.finishingLocked(name)
+	}
 	r.mu.Unlock()
 	r.cfg.Log.Info("experiment look", "experiment", name, "action", string(d.Action), "reason", next.Reason, "weights", fmt.Sprint(next.Route.Weights()))
 	if moved {
@@ -564,8 +578,8 @@ func (r *Runner) iterate(ctx context.Context, name string, mine *State) next {
 			return stop
 		}
 	}
-	if next.Stage == Completed && d.Action == PromoteWinner && spec.WriteBack {
-		r.writeBack(name, &spec, next)
+	if writes {
+		r.writeBack(name, &spec, next, "")
 	}
 	if next.Stage.Done() {
 		return stop
