@@ -28,7 +28,9 @@ import (
 
 // connCreds are TransportCredentials whose TLS AuthInfo also carries the
 // raw connection, so that the registry can close a stream's connection.
-type connCreds struct{ credentials.TransportCredentials }
+type connCreds struct {
+	credentials.TransportCredentials
+}
 
 // connTLSInfo is credentials.TLSInfo with the connection it came from.
 type connTLSInfo struct {
