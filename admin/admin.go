@@ -7,6 +7,10 @@
 // Reading is open there; the one kind of change, controls on experiments
 // (POST /api/v1/experiments/{name}/{action}), needs a bearer token and a
 // same-site request (auth.go, controls.go).
+//
+// The JSON endpoints answer with the types of package admin/api, which
+// the convert_*.go files make from the internal structs; the answers
+// are pinned by testdata/api (contract_test.go, decision 0021).
 package admin
 
 import (
@@ -20,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/admin/ui"
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/policy/files"
@@ -62,13 +67,6 @@ type Leadership interface {
 	Leader() string
 	// IsLeader reports whether this replica holds it.
 	IsLeader() bool
-}
-
-// LeaderStatus is the leadership as /api/v1/experiments shows it.
-type LeaderStatus struct {
-	Identity string `json:"identity"`
-	Leader   string `json:"leader"`
-	Leading  bool   `json:"leading"`
 }
 
 // Config wires the API to the running components.
@@ -141,7 +139,7 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		all := cfg.Proxies.Proxies()
 		proxies, next := page(all, proxyKey, q)
-		writeJSON(w, http.StatusOK, listBody{"proxies": proxies}.paged(len(all), next))
+		writeJSON(w, http.StatusOK, api.ProxyList{Proxies: convertAll(proxies, proxyOf), Total: len(all), Next: next})
 	})
 	mux.HandleFunc("GET /api/v1/policies", handlePolicies(cfg.Policies))
 	mux.HandleFunc("GET /api/v1/experiments", func(w http.ResponseWriter, r *http.Request) {
@@ -155,9 +153,9 @@ func NewHandler(cfg Config) http.Handler {
 			all = cfg.Experiments.States()
 		}
 		states, next := page(all, func(s analysis.State) string { return s.Experiment }, q)
-		body := listBody{"experiments": redacted(states)}.paged(len(all), next)
+		body := api.ExperimentList{Experiments: convertAll(states, redactedExperiment), Total: len(all), Next: next}
 		if l := cfg.Leadership; l != nil {
-			body["leadership"] = LeaderStatus{Identity: l.Identity(), Leader: l.Leader(), Leading: l.IsLeader()}
+			body.Leadership = &api.Leadership{Identity: l.Identity(), Leader: l.Leader(), Leading: l.IsLeader()}
 		}
 		writeJSON(w, http.StatusOK, body)
 	})
@@ -212,5 +210,5 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+	writeJSON(w, code, api.Error{Message: msg})
 }

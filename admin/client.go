@@ -11,24 +11,21 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/admin/api"
 )
 
 // FetchExperiments reads the experiments of the control plane whose admin
 // API is at base (e.g. http://127.0.0.1:19000), for clients such as
 // `shadowplane status` and the demo, following the pages to the end.
-func FetchExperiments(ctx context.Context, c *http.Client, base string) ([]analysis.State, error) {
-	var all []analysis.State
+func FetchExperiments(ctx context.Context, c *http.Client, base string) ([]api.Experiment, error) {
+	var all []api.Experiment
 	after := ""
 	for {
 		u := base + "/api/v1/experiments?limit=" + strconv.Itoa(MaxExperimentsPage)
 		if after != "" {
 			u += "&after=" + url.QueryEscape(after)
 		}
-		var body struct {
-			Experiments []analysis.State `json:"experiments"`
-			Next        string           `json:"next"`
-		}
+		var body api.ExperimentList
 		if err := getJSON(ctx, c, u, &body); err != nil {
 			return nil, err
 		}
@@ -96,15 +93,15 @@ func (e *ControlError) Error() string {
 // action on experiment name, with the bearer token, and returns the new
 // state. A refusal is a *ControlError. actor, when not empty, is who the
 // history says acted.
-func Control(ctx context.Context, c *http.Client, base, token, name string, action analysis.Action, body ControlRequest, actor string) (analysis.State, error) {
+func Control(ctx context.Context, c *http.Client, base, token, name string, action api.Action, body api.ControlRequest, actor string) (api.Experiment, error) {
 	data, err := json.Marshal(body)
 	if err != nil {
-		return analysis.State{}, err
+		return api.Experiment{}, err
 	}
 	u := base + "/api/v1/experiments/" + url.PathEscape(name) + "/" + url.PathEscape(string(action))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(data))
 	if err != nil {
-		return analysis.State{}, err
+		return api.Experiment{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -115,25 +112,23 @@ func Control(ctx context.Context, c *http.Client, base, token, name string, acti
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return analysis.State{}, fmt.Errorf("is shadowplane serve running? %w", err)
+		return api.Experiment{}, fmt.Errorf("is shadowplane serve running? %w", err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		return analysis.State{}, fmt.Errorf("%s: %w", u, err)
+		return api.Experiment{}, fmt.Errorf("%s: %w", u, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
+		var e api.Error
+		if json.Unmarshal(raw, &e) != nil || e.Message == "" {
+			e.Message = strings.TrimSpace(string(raw))
 		}
-		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(raw))
-		}
-		return analysis.State{}, &ControlError{Status: resp.StatusCode, Message: e.Error}
+		return api.Experiment{}, &ControlError{Status: resp.StatusCode, Message: e.Message}
 	}
-	var st analysis.State
+	var st api.Experiment
 	if err := json.Unmarshal(raw, &st); err != nil {
-		return analysis.State{}, fmt.Errorf("%s: %w", u, err)
+		return api.Experiment{}, fmt.Errorf("%s: %w", u, err)
 	}
 	return st, nil
 }

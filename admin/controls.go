@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/analysis"
 )
 
@@ -27,15 +28,6 @@ type Controls interface {
 // ControlActions are the actions POST /api/v1/experiments/{name}/{action}
 // takes, in the order the web view shows them.
 var ControlActions = analysis.Actions
-
-// ControlRequest is the body of a control request; an empty body is an
-// empty request.
-type ControlRequest struct {
-	// Reason says why, for the history.
-	Reason string `json:"reason,omitempty"`
-	// Write, with promote, also rewrites the route in the policy file.
-	Write bool `json:"write,omitempty"`
-}
 
 // ActorHeader names who acts, for the history, when several people
 // share the token; without it the history says "token".
@@ -76,7 +68,7 @@ func handleControl(c Controls) http.HandlerFunc {
 		st, err := c.Control(r.Context(), name, action, analysis.ControlOptions{By: by, Reason: req.Reason, Write: req.Write})
 		switch {
 		case err == nil:
-			writeJSON(w, http.StatusOK, redacted([]analysis.State{st})[0])
+			writeJSON(w, http.StatusOK, redactedExperiment(st))
 		case errors.Is(err, analysis.ErrUnknownExperiment):
 			writeError(w, http.StatusNotFound, err.Error())
 		case errors.Is(err, analysis.ErrNotApplicable):
@@ -91,8 +83,8 @@ func handleControl(c Controls) http.HandlerFunc {
 
 // readControlRequest decodes the body: nothing, or one JSON object of at
 // most maxControlBody bytes with known fields only.
-func readControlRequest(w http.ResponseWriter, r *http.Request) (ControlRequest, int, error) {
-	var req ControlRequest
+func readControlRequest(w http.ResponseWriter, r *http.Request) (api.ControlRequest, int, error) {
+	var req api.ControlRequest
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxControlBody))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {

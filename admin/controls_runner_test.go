@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/policy/files"
@@ -127,8 +128,8 @@ func TestControlsThroughTheRunner(t *testing.T) {
 	srv := httptest.NewServer(NewHandler(Config{Experiments: runner, Controls: runner, Token: tok, Gatherer: prometheus.NewRegistry(), Ready: func() bool { return true }}))
 	defer srv.Close()
 	ctx := t.Context()
-	control := func(action analysis.Action, reason, actor string) (analysis.State, error) {
-		return Control(ctx, srv.Client(), srv.URL, testToken, "checkout-canary", action, ControlRequest{Reason: reason}, actor)
+	control := func(action api.Action, reason, actor string) (api.Experiment, error) {
+		return Control(ctx, srv.Client(), srv.URL, testToken, "checkout-canary", action, api.ControlRequest{Reason: reason}, actor)
 	}
 	status := func(err error) int {
 		if ce, ok := errors.AsType[*ControlError](err); ok {
@@ -137,21 +138,21 @@ func TestControlsThroughTheRunner(t *testing.T) {
 		return 0
 	}
 
-	if _, err := control(analysis.ActionResume, "", ""); status(err) != 409 || !strings.Contains(err.Error(), "not paused") {
+	if _, err := control(api.ActionResume, "", ""); status(err) != 409 || !strings.Contains(err.Error(), "not paused") {
 		t.Fatalf("resume a running experiment: %v, want 409 saying it is not paused", err)
 	}
-	if _, err := Control(ctx, srv.Client(), srv.URL, "wrong", "checkout-canary", analysis.ActionAbort, ControlRequest{}, ""); status(err) != 401 {
+	if _, err := Control(ctx, srv.Client(), srv.URL, "wrong", "checkout-canary", api.ActionAbort, api.ControlRequest{}, ""); status(err) != 401 {
 		t.Fatalf("abort with a wrong token: %v, want 401", err)
 	}
-	if _, err := Control(ctx, srv.Client(), srv.URL, testToken, "nope", analysis.ActionPause, ControlRequest{}, ""); status(err) != 404 {
+	if _, err := Control(ctx, srv.Client(), srv.URL, testToken, "nope", api.ActionPause, api.ControlRequest{}, ""); status(err) != 404 {
 		t.Fatalf("pause an unknown experiment: %v, want 404", err)
 	}
 	if st := runner.States()[0]; st.Stage != analysis.Running || len(st.Events) != 0 {
 		t.Fatalf("refused controls changed the state: %s, events %+v", st.Stage, st.Events)
 	}
 
-	st, err := control(analysis.ActionPause, "p95 looks odd", "alice")
-	if err != nil || st.Stage != analysis.Paused {
+	st, err := control(api.ActionPause, "p95 looks odd", "alice")
+	if err != nil || st.Stage != api.Paused {
 		t.Fatalf("pause: %v, %v", st.Stage, err)
 	}
 	if strings.Contains(st.Spec.Metrics.Prometheus, "hunter2") {
@@ -162,7 +163,7 @@ func TestControlsThroughTheRunner(t *testing.T) {
 	}
 	// What status and the web view read shows it too.
 	states, err := FetchExperiments(ctx, srv.Client(), srv.URL)
-	if err != nil || len(states) != 1 || states[0].Stage != analysis.Paused || len(states[0].Events) != 1 {
+	if err != nil || len(states) != 1 || states[0].Stage != api.Paused || len(states[0].Events) != 1 {
 		t.Fatalf("GET /api/v1/experiments after pause: %+v, %v", states, err)
 	}
 
@@ -172,8 +173,8 @@ func TestControlsThroughTheRunner(t *testing.T) {
 		t.Errorf("after a restart: %s, events %+v; want still paused by alice", st.Stage, st.Events)
 	}
 
-	st, err = control(analysis.ActionAbort, "", "")
-	if err != nil || st.Stage != analysis.RolledBack {
+	st, err = control(api.ActionAbort, "", "")
+	if err != nil || st.Stage != api.RolledBack {
 		t.Fatalf("abort: %v, %v", st.Stage, err)
 	}
 	if got := pub.weights(); got["v1"] != 100 || got["v2"] != 0 {
@@ -182,7 +183,7 @@ func TestControlsThroughTheRunner(t *testing.T) {
 	if last := st.Events[len(st.Events)-1]; last.Action != "abort" || last.By != "token" {
 		t.Errorf("last event %+v, want the abort by token", last)
 	}
-	if _, err := control(analysis.ActionPause, "", ""); status(err) != 409 {
+	if _, err := control(api.ActionPause, "", ""); status(err) != 409 {
 		t.Errorf("pause a rolled-back experiment: %v, want 409", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/analysis"
 )
 
@@ -273,14 +274,14 @@ func TestControlStatusCodes(t *testing.T) {
 
 func TestClientControl(t *testing.T) {
 	srv, rc := newControlAPI(t, true)
-	st, err := Control(t.Context(), srv.Client(), srv.URL, testToken, "a b/c", "pause", ControlRequest{Reason: "why"}, "carol")
-	if err != nil || st.Stage != analysis.Paused {
+	st, err := Control(t.Context(), srv.Client(), srv.URL, testToken, "a b/c", "pause", api.ControlRequest{Reason: "why"}, "carol")
+	if err != nil || st.Stage != api.Paused {
 		t.Fatalf("Control = %v, %v", st.Stage, err)
 	}
 	if got := rc.recorded(); len(got) != 1 || got[0].name != "a b/c" || got[0].opts.By != "carol" || got[0].opts.Reason != "why" {
 		t.Errorf("controls got %+v", got)
 	}
-	_, err = Control(t.Context(), srv.Client(), srv.URL, "wrong", "x", "pause", ControlRequest{}, "")
+	_, err = Control(t.Context(), srv.Client(), srv.URL, "wrong", "x", "pause", api.ControlRequest{}, "")
 	ce, ok := err.(*ControlError)
 	if !ok || ce.Status != 401 || !strings.Contains(err.Error(), "token") {
 		t.Errorf("wrong token: %v, want a 401 ControlError", err)

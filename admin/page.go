@@ -78,15 +78,3 @@ func proxyKey(p server.Proxy) string {
 	s := strconv.AppendInt(b[:0], p.StreamID, 10)
 	return strings.Repeat("0", 20-len(s)) + string(s)
 }
-
-// listBody is a list endpoint's answer: the page under its name, the
-// total, and "next" when there is more.
-type listBody map[string]any
-
-func (b listBody) paged(total int, next string) listBody {
-	b["total"] = total
-	if next != "" {
-		b["next"] = next
-	}
-	return b
-}

@@ -10,6 +10,7 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/xds/server"
 )
@@ -29,12 +30,6 @@ func (n manyProxies) Proxies() []server.Proxy {
 
 func (manyProxies) Node(string) (*core.Node, bool) { return nil, false }
 
-type proxiesPage struct {
-	Proxies []server.Proxy `json:"proxies"`
-	Total   int            `json:"total"`
-	Next    string         `json:"next"`
-}
-
 // TestProxiesArePaged: 10,000 proxies come a page at a time, each one
 // once, in stream order, with the total; a bad limit is refused.
 func TestProxiesArePaged(t *testing.T) {
@@ -43,7 +38,7 @@ func TestProxiesArePaged(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	code, body := get(t, srv, "/api/v1/proxies")
-	var first proxiesPage
+	var first api.ProxyList
 	if code != 200 || json.Unmarshal([]byte(body), &first) != nil {
 		t.Fatalf("GET /api/v1/proxies = %d: %.200s", code, body)
 	}
@@ -62,7 +57,7 @@ func TestProxiesArePaged(t *testing.T) {
 			path += "&after=" + after
 		}
 		code, body := get(t, srv, path)
-		var p proxiesPage
+		var p api.ProxyList
 		if code != 200 || json.Unmarshal([]byte(body), &p) != nil {
 			t.Fatalf("GET %s = %d: %.200s", path, code, body)
 		}
@@ -100,10 +95,7 @@ func TestFetchExperimentsFollowsPages(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	code, body := get(t, srv, "/api/v1/experiments")
-	var first struct {
-		Experiments []analysis.State `json:"experiments"`
-		Total       int              `json:"total"`
-	}
+	var first api.ExperimentList
 	if code != 200 || json.Unmarshal([]byte(body), &first) != nil || len(first.Experiments) != DefaultExperimentsPage || first.Total != n {
 		t.Fatalf("GET /api/v1/experiments = %d, %d experiments of %d; want a page of %d of %d", code, len(first.Experiments), first.Total, DefaultExperimentsPage, n)
 	}
@@ -116,8 +108,8 @@ func TestFetchExperimentsFollowsPages(t *testing.T) {
 		t.Fatalf("FetchExperiments = %d experiments, want %d", len(got), n)
 	}
 	for i, st := range got {
-		if want := fmt.Sprintf("exp-%05d", i+1); st.Experiment != want {
-			t.Fatalf("experiment %d is %s, want %s", i, st.Experiment, want)
+		if want := fmt.Sprintf("exp-%05d", i+1); st.Name != want {
+			t.Fatalf("experiment %d is %s, want %s", i, st.Name, want)
 		}
 	}
 }

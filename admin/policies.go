@@ -3,6 +3,7 @@ package admin
 import (
 	"net/http"
 
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/policy/files"
 )
@@ -35,8 +36,11 @@ func handlePolicies(p Policies) http.HandlerFunc {
 		}
 		all := p.Status()
 		statuses, next := policiesPage(all, q)
-		body := listBody{"files": append([]files.FileStatus{}, statuses...), "stats": p.Stats()}
-		writeJSON(w, http.StatusOK, body.paged(len(all), next))
+		body := api.PolicyList{Files: make([]api.PolicyFile, len(statuses)), Stats: reloadStatsOf(p.Stats()), Total: len(all), Next: next}
+		for i, f := range statuses {
+			body.Files[i] = policyFileOf(f)
+		}
+		writeJSON(w, http.StatusOK, body)
 	}
 }
 

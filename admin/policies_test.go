@@ -9,16 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/policy/files"
 )
-
-type policiesBody struct {
-	Files []files.FileStatus `json:"files"`
-	Total int                `json:"total"`
-	Next  string             `json:"next"`
-	Stats files.WatcherStats `json:"stats"`
-}
 
 // Many rejected files come a page at a time, every file once.
 func TestPoliciesPaged(t *testing.T) {
@@ -38,7 +32,7 @@ func TestPoliciesPaged(t *testing.T) {
 	after, pages := "", 0
 	for {
 		code, body := get(t, srv, "/api/v1/policies?after="+after)
-		var b policiesBody
+		var b api.PolicyList
 		if err := json.Unmarshal([]byte(body), &b); code != 200 || err != nil {
 			t.Fatalf("/api/v1/policies = %d %v: %.200s", code, err, body)
 		}

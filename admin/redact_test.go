@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/policy"
 )
@@ -34,9 +35,7 @@ func TestExperimentsHidePasswordsInMetricsURLs(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", w.Code, body)
 	}
-	var got struct {
-		Experiments []analysis.State `json:"experiments"`
-	}
+	var got api.ExperimentList
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}

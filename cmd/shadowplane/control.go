@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/shadowplane/shadowplane/admin"
-	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/admin/api"
 )
 
 // tokenFileEnv names the default of --token-file.
@@ -19,20 +19,20 @@ const tokenFileEnv = "SHADOWPLANE_ADMIN_TOKEN_FILE"
 
 // controlCommand returns the command that takes action on an experiment
 // through the admin API.
-func controlCommand(action analysis.Action, summary string) command {
+func controlCommand(action api.Action, summary string) command {
 	return command{summary, func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runControl(ctx, action, args, stdout, stderr)
 	}}
 }
 
-func runControl(ctx context.Context, action analysis.Action, args []string, stdout, stderr io.Writer) error {
+func runControl(ctx context.Context, action api.Action, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(string(action), stderr)
 	addr := fs.String("admin", "http://"+admin.DefaultAddress, "admin API `URL` of the control plane")
 	tokenFile := fs.String("token-file", os.Getenv(tokenFileEnv), "`FILE` holding the admin token (serve's --admin-token-file); default $"+tokenFileEnv)
 	reason := fs.String("reason", "", "why, for the experiment's history")
 	caFile := fs.String("admin-ca", "", "`FILE` of PEM certificates to trust for an https admin URL, besides the system's")
 	var write *bool
-	if action == analysis.ActionPromote {
+	if action == api.ActionPromote {
 		write = fs.Bool("write", false, "also rewrite the route in the policy file to the final weights")
 	}
 	// The experiment may come before or after the flags.
@@ -51,7 +51,7 @@ func runControl(ctx context.Context, action analysis.Action, args []string, stdo
 	}
 	if name == "" || len(args) > 0 {
 		extra := ""
-		if action == analysis.ActionPromote {
+		if action == api.ActionPromote {
 			extra = " [--write]"
 		}
 		fmt.Fprintf(stderr, "usage: shadowplane %s EXPERIMENT [--reason TEXT]%s [--admin URL] [--admin-ca FILE] [--token-file FILE]\n", action, extra)
@@ -64,7 +64,7 @@ func runControl(ctx context.Context, action analysis.Action, args []string, stdo
 	if err != nil {
 		return err
 	}
-	body := admin.ControlRequest{Reason: *reason}
+	body := api.ControlRequest{Reason: *reason}
 	if write != nil {
 		body.Write = *write
 	}
@@ -82,7 +82,7 @@ func runControl(ctx context.Context, action analysis.Action, args []string, stdo
 		}
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: %s\n", st.Experiment, st.Stage)
+	fmt.Fprintf(stdout, "%s: %s\n", st.Name, st.Stage)
 	if st.Reason != "" {
 		fmt.Fprintf(stdout, "reason: %s\n", st.Reason)
 	}

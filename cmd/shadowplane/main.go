@@ -13,7 +13,7 @@ import (
 	"sort"
 	"syscall"
 
-	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/admin/api"
 )
 
 // command is one subcommand. It returns errUsage for bad arguments and
@@ -30,12 +30,12 @@ var commands = map[string]command{
 	"bootstrap": {"print an Envoy bootstrap that uses shadowplane over ADS", runBootstrap},
 	"status":    {"show experiments: stage, weights, objectives, and why", runStatus},
 	"version":   {"print the version", runVersion},
-	"pause":     controlCommand(analysis.ActionPause, "freeze an experiment's weights where they are"),
-	"resume":    controlCommand(analysis.ActionResume, "resume a paused experiment"),
-	"abort":     controlCommand(analysis.ActionAbort, "end an experiment and roll its route back at once"),
-	"promote":   controlCommand(analysis.ActionPromote, "skip an experiment's remaining steps and promote (--write: into the policy file)"),
-	"approve":   controlCommand(analysis.ActionApprove, "let an experiment waiting at an approval gate go on"),
-	"retry":     controlCommand(analysis.ActionRetry, "start an ended experiment again"),
+	"pause":     controlCommand(api.ActionPause, "freeze an experiment's weights where they are"),
+	"resume":    controlCommand(api.ActionResume, "resume a paused experiment"),
+	"abort":     controlCommand(api.ActionAbort, "end an experiment and roll its route back at once"),
+	"promote":   controlCommand(api.ActionPromote, "skip an experiment's remaining steps and promote (--write: into the policy file)"),
+	"approve":   controlCommand(api.ActionApprove, "let an experiment waiting at an approval gate go on"),
+	"retry":     controlCommand(api.ActionRetry, "start an ended experiment again"),
 }
 
 // errUsage marks an error in the command line itself.

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/shadowplane/shadowplane/admin"
-	"github.com/shadowplane/shadowplane/analysis"
-	"github.com/shadowplane/shadowplane/analysis/describe"
+	"github.com/shadowplane/shadowplane/admin/api"
+	"github.com/shadowplane/shadowplane/admin/describe"
 )
 
 // runStatus shows the experiments of a running control plane, read from
@@ -37,7 +37,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		if len(only) > 0 {
-			states = slices.DeleteFunc(states, func(s analysis.State) bool { return !slices.Contains(only, s.Experiment) })
+			states = slices.DeleteFunc(states, func(s api.Experiment) bool { return !slices.Contains(only, s.Name) })
 		}
 		var out bytes.Buffer
 		if *watch {
@@ -59,7 +59,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 }
 
-func allDone(states []analysis.State) bool {
+func allDone(states []api.Experiment) bool {
 	for _, s := range states {
 		if !s.Stage.Done() {
 			return false

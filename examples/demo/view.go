@@ -9,13 +9,13 @@ import (
 	"time"
 
 	adminapi "github.com/shadowplane/shadowplane/admin"
-	"github.com/shadowplane/shadowplane/analysis"
-	"github.com/shadowplane/shadowplane/analysis/describe"
+	"github.com/shadowplane/shadowplane/admin/api"
+	"github.com/shadowplane/shadowplane/admin/describe"
 )
 
 // watch redraws the experiments and the traffic the clients see until
 // every experiment has ended, and returns their final states.
-func watch(ctx context.Context, cfg config, out io.Writer, admin string, gen *traffic) ([]analysis.State, error) {
+func watch(ctx context.Context, cfg config, out io.Writer, admin string, gen *traffic) ([]api.Experiment, error) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	tick := time.NewTicker(cfg.refresh)
 	defer tick.Stop()
@@ -34,10 +34,10 @@ func watch(ctx context.Context, cfg config, out io.Writer, admin string, gen *tr
 		if cfg.plain {
 			// One line per change of an experiment's decision.
 			for _, st := range states {
-				line := fmt.Sprintf("%s: %s, iteration %d/%d, weights %v — %s", st.Experiment, st.Stage, st.Iteration, st.Spec.Iterations, st.Route.Weights(), st.Reason)
-				if last[st.Experiment] != line {
+				line := fmt.Sprintf("%s: %s, iteration %d/%d, weights %v — %s", st.Name, st.Stage, st.Iteration, st.Spec.Iterations, st.Route.Weights(), st.Reason)
+				if last[st.Name] != line {
 					fmt.Fprintln(out, line)
-					last[st.Experiment] = line
+					last[st.Name] = line
 				}
 			}
 		} else {
@@ -58,7 +58,7 @@ func watch(ctx context.Context, cfg config, out io.Writer, admin string, gen *tr
 	}
 }
 
-func allEnded(states []analysis.State) bool {
+func allEnded(states []api.Experiment) bool {
 	for _, s := range states {
 		if !s.Stage.Done() {
 			return false
@@ -67,11 +67,11 @@ func allEnded(states []analysis.State) bool {
 	return true
 }
 
-func summary(out io.Writer, states []analysis.State, gen *traffic, took time.Duration) {
+func summary(out io.Writer, states []api.Experiment, gen *traffic, took time.Duration) {
 	totals := gen.totals()
 	fmt.Fprintf(out, "\nSummary (%s)\n", took.Round(time.Second))
 	for _, st := range states {
-		fmt.Fprintf(out, "  %-12s %-10s after %d iteration(s); weights now %v\n", st.Experiment, st.Stage, st.Iteration, st.Route.Weights())
+		fmt.Fprintf(out, "  %-12s %-10s after %d iteration(s); weights now %v\n", st.Name, st.Stage, st.Iteration, st.Route.Weights())
 		fmt.Fprintf(out, "  %-12s why: %s\n", "", st.Reason)
 	}
 	for _, s := range scenarios {

@@ -1,4 +1,5 @@
-// Package describe renders experiments for a terminal, in the spirit of
+// Package describe renders experiments, as the admin API shows them, for
+// a terminal (`shadowplane status`, the demo), in the spirit of
 // iter8ctl describe: stage, progress, weights, the last decision and why,
 // and a per-version table of objective values against their limits.
 package describe
@@ -10,12 +11,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/shadowplane/shadowplane/analysis"
-	"github.com/shadowplane/shadowplane/policy"
+	"github.com/shadowplane/shadowplane/admin/api"
 )
 
 // Experiments writes every experiment, one block each.
-func Experiments(w io.Writer, states []analysis.State) error {
+func Experiments(w io.Writer, states []api.Experiment) error {
 	if len(states) == 0 {
 		_, err := fmt.Fprintln(w, "No experiments. Add a `kind: Experiment` document to a policy file.")
 		return err
@@ -32,7 +32,7 @@ func Experiments(w io.Writer, states []analysis.State) error {
 }
 
 // Experiment writes one experiment.
-func Experiment(w io.Writer, st *analysis.State) error {
+func Experiment(w io.Writer, st *api.Experiment) error {
 	e := &st.Spec
 	fmt.Fprintf(w, "Experiment %s — %s, %s, on %s route %s\n", e.Name, e.Testing, e.Deployment, e.App, e.Route)
 	fmt.Fprintf(w, "  Stage:     %s %s\n", st.Stage, mark(st.Stage))
@@ -49,7 +49,7 @@ func Experiment(w io.Writer, st *analysis.State) error {
 	if st.Warning != "" {
 		fmt.Fprintf(w, "  Warning:   %s\n", st.Warning)
 	}
-	if st.Stage == analysis.Running && !st.WindowStart.IsZero() {
+	if st.Stage == api.Running && !st.WindowStart.IsZero() {
 		fmt.Fprintf(w, "  Step:      judged on every request since %s; undecided for at most %s (maxStepDuration); alpha %s\n",
 			st.WindowStart.Format("15:04:05"), e.MaxStepDuration, percent(e.Alpha))
 	}
@@ -61,13 +61,13 @@ func Experiment(w io.Writer, st *analysis.State) error {
 	return objectives(w, e, last)
 }
 
-func mark(s analysis.Stage) string {
+func mark(s api.Stage) string {
 	switch s {
-	case analysis.Completed:
+	case api.Completed:
 		return "✔"
-	case analysis.RolledBack, analysis.Failed, analysis.Halted:
+	case api.RolledBack, api.Failed, api.Halted:
 		return "✘"
-	case analysis.Paused:
+	case api.Paused:
 		return "⏸ (waiting for a person)"
 	}
 	return "…"
@@ -85,7 +85,7 @@ func bar(n, of int) string {
 	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
 }
 
-func weights(r analysis.Route) string {
+func weights(r api.Route) string {
 	var parts []string
 	for _, b := range r.Split {
 		w := uint32(0)
@@ -103,7 +103,7 @@ func weights(r analysis.Route) string {
 
 // lastJudged is the most recent record with verdicts, so that a look
 // during a metrics outage does not blank the table.
-func lastJudged(h []analysis.Record) *analysis.Record {
+func lastJudged(h []api.Record) *api.Record {
 	for i := len(h) - 1; i >= 0; i-- {
 		if len(h[i].Verdicts) > 0 {
 			return &h[i]
@@ -116,7 +116,7 @@ func lastJudged(h []analysis.Record) *analysis.Record {
 // outcome, the estimate with its anytime-valid interval against the
 // limit, and the requests behind it; then why each undecided or failing
 // one is so.
-func objectives(w io.Writer, e *policy.Experiment, r *analysis.Record) error {
+func objectives(w io.Writer, e *api.ExperimentSpec, r *api.Record) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  Objective\tVersion\t\tEstimate\tInterval\tLimit\tRequests\t")
 	for _, vd := range r.Verdicts {
@@ -141,14 +141,14 @@ func objectives(w io.Writer, e *policy.Experiment, r *analysis.Record) error {
 		return err
 	}
 	for _, vd := range r.Verdicts {
-		if vd.Outcome != analysis.Pass {
+		if vd.Outcome != api.Pass {
 			fmt.Fprintf(w, "  %s %s: %s\n", outcome(vd.Outcome), vd.Version, vd.Why)
 		}
 	}
 	return nil
 }
 
-func objectiveText(o policy.Objective) string {
+func objectiveText(o api.Objective) string {
 	rel := ""
 	if o.RelativeTo != "" {
 		rel = "× " + o.RelativeTo + "'s"
@@ -164,11 +164,11 @@ func objectiveText(o policy.Objective) string {
 	return o.Metric
 }
 
-func outcome(o analysis.Outcome) string {
+func outcome(o api.Outcome) string {
 	switch o {
-	case analysis.Pass:
+	case api.Pass:
 		return "✔"
-	case analysis.Fail:
+	case api.Fail:
 		return "✘"
 	}
 	return "…"
@@ -181,7 +181,7 @@ func opText(op string) string {
 	return "≤"
 }
 
-func interval(ck analysis.Check) string {
+func interval(ck api.Check) string {
 	lo, hi := "−∞", "∞"
 	if ck.Low != nil {
 		lo = value(*ck.Low, ck.Unit)

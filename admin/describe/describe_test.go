@@ -3,18 +3,25 @@ package describe
 import (
 	"bytes"
 	"math"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shadowplane/shadowplane/admin"
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/policy"
 )
 
-// The status of an experiment judged by the real analysis.Evaluate: per
-// objective the outcome, the estimate with its interval against the
-// limit, the requests, and why what is not decided is not.
+type fixedStates []analysis.State
+
+func (f fixedStates) States() []analysis.State { return f }
+
+// The status of an experiment judged by the real analysis.Evaluate, read
+// through the admin API as `shadowplane status` reads it: per objective
+// the outcome, the estimate with its interval against the limit, the
+// requests, and why what is not decided is not.
 func TestExperimentShowsWhy(t *testing.T) {
 	up := func(v float64) *float64 { return &v }
 	w := func(v uint32) *uint32 { return &v }
@@ -42,13 +49,20 @@ func TestExperimentShowsWhy(t *testing.T) {
 	at := start.Add(time.Minute)
 	next, _ := st.Apply(analysis.Evaluate(&e, route, st, obs, at), obs, at)
 
+	srv := httptest.NewServer(admin.NewHandler(admin.Config{Experiments: fixedStates{next}}))
+	t.Cleanup(srv.Close)
+	shown, err := admin.FetchExperiments(t.Context(), srv.Client(), srv.URL)
+	if err != nil || len(shown) != 1 {
+		t.Fatalf("FetchExperiments = %d experiments, %v", len(shown), err)
+	}
+
 	var b bytes.Buffer
-	if err := Experiment(&b, &next); err != nil {
+	if err := Experiments(&b, shown); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
 	for _, want := range []string{
-		"Running …", "1/10", "v1 80%  v2 20%", "Step:      judged on every request since 10:00:00",
+		"Experiment wakanda", "Running …", "1/10", "v1 80%  v2 20%", "Step:      judged on every request since 10:00:00",
 		"app/mean-latency ≤ 50  v2       ✔  20 ms", "≤ 50 ms", // passes: shown under 50 ms
 		"app/error-rate ≤ 0.01  v2       …  0 %", "[0 %, ", "≤ 1 %", "120", // pending
 		"… v2: app/error-rate 0 % (interval 0 % to", "requests in this step would show it ≤ 1 %",
@@ -56,5 +70,12 @@ func TestExperimentShowsWhy(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)
 		}
+	}
+}
+
+func TestNoExperiments(t *testing.T) {
+	var b bytes.Buffer
+	if err := Experiments(&b, nil); err != nil || !strings.Contains(b.String(), "No experiments") {
+		t.Errorf("no experiments: %q, %v", b.String(), err)
 	}
 }
