@@ -89,7 +89,7 @@ type Config struct {
 	Controls Controls
 	// Token guards every state-changing endpoint (LoadToken); without it
 	// they answer 403. Read-only endpoints stay open.
-	Token *Token
+	Token TokenSource
 }
 
 // NewHandler returns the admin API.

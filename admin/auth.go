@@ -69,8 +69,8 @@ func (t *Token) matches(header string) bool {
 
 // CheckExposure refuses an admin address off loopback without a token:
 // anyone who can reach it could then steer experiments.
-func CheckExposure(addr string, tok *Token) error {
-	if tok != nil || IsLoopback(addr) {
+func CheckExposure(addr string, tok TokenSource) error {
+	if (tok != nil && tok.Current() != nil) || IsLoopback(addr) {
 		return nil
 	}
 	return fmt.Errorf("admin address %s is not loopback: start serve with --admin-token-file so that only holders of the token can change experiments", addr)
@@ -109,12 +109,17 @@ func crossSite(r *http.Request) string {
 }
 
 // requireToken guards a state-changing handler: same-site requests only,
-// carrying the token. Without a token configured nothing may change.
-func requireToken(tok *Token, next http.Handler) http.Handler {
+// carrying the token in force. Without a token configured nothing may
+// change.
+func requireToken(src TokenSource, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if why := crossSite(r); why != "" {
 			writeError(w, http.StatusForbidden, "cross-site request refused: "+why)
 			return
+		}
+		var tok *Token
+		if src != nil {
+			tok = src.Current()
 		}
 		if tok == nil {
 			writeError(w, http.StatusForbidden, "changes through the admin API are off: start shadowplane serve with --admin-token-file FILE")

@@ -25,3 +25,11 @@ func podSecretFor(fi os.FileInfo, euid, egid int) bool {
 	perm := fi.Mode().Perm()
 	return st.Uid == 0 && int(st.Gid) == egid && perm&0o037 == 0 && perm&0o007 == 0
 }
+
+// inodeOf is fi's inode number, which a symlink swap changes.
+func inodeOf(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Ino)
+	}
+	return 0
+}

@@ -59,7 +59,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.xdsAddr, "xds-addr", "127.0.0.1:18000", "xDS (ADS over gRPC) listen `ADDR`")
 	fs.StringVar(&cfg.adminAddr, "admin-addr", admin.DefaultAddress, "admin HTTP listen `ADDR`; keep it on loopback unless you mean otherwise")
 	fs.StringVar(&cfg.adminHost, "admin-allowed-hosts", "", "comma-separated host `NAMES` the admin API answers to besides IP addresses and localhost (a Service or DNS name); others get 403, which defeats DNS rebinding")
-	fs.StringVar(&cfg.adminTokenFile, "admin-token-file", "", "`FILE` (mode 0600) holding the bearer token that pausing, aborting, promoting... experiments through the admin API needs; required when --admin-addr is not loopback")
+	fs.StringVar(&cfg.adminTokenFile, "admin-token-file", "", "`FILE` (mode 0600) holding the bearer token that pausing, aborting, promoting... experiments through the admin API needs, re-read when it changes; required when --admin-addr is not loopback")
 	cfg.adminTLS.flags(fs)
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `LEVEL`: trace, debug, info, warn, error")
 	fs.BoolVar(&cfg.logJSON, "log-json", false, "log as JSON lines")
@@ -97,12 +97,20 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The token first: a bad file stops serve before anything starts.
-	var adminToken *admin.Token
+	var adminToken admin.TokenSource
 	if cfg.adminTokenFile != "" {
-		var err error
-		if adminToken, err = admin.LoadToken(cfg.adminTokenFile); err != nil {
+		// Re-read when it changes: rotating the token needs no restart.
+		tf, err := admin.OpenTokenFile(cfg.adminTokenFile, admin.TokenFileOptions{OnReload: func(err error) {
+			if err != nil {
+				log.Error("admin token file changed but not taken; the previous token stays in force", "file", cfg.adminTokenFile, "error", err)
+				return
+			}
+			log.Info("admin token file changed: the new token is in force", "file", cfg.adminTokenFile)
+		}})
+		if err != nil {
 			return err
 		}
+		adminToken = tf
 	}
 	if err := admin.CheckExposure(cfg.adminAddr, adminToken); err != nil {
 		return err
