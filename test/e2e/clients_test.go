@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/xds"
 
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
-	"github.com/shadowplane/shadowplane/xds/server"
 )
 
 // The client matrix: the same checks through each proxyless gRPC
@@ -273,9 +273,9 @@ func (s *matrixSetup) split(t *testing.T, n int, want float64, headers map[strin
 }
 
 // proxy is the client's entry in /api/v1/proxies.
-func (s *matrixSetup) proxy(t *testing.T) *server.Proxy {
+func (s *matrixSetup) proxy(t *testing.T) *api.Proxy {
 	t.Helper()
-	var body struct{ Proxies []server.Proxy }
+	var body api.ProxyList
 	s.cp.get(t, "/api/v1/proxies", &body)
 	for i, p := range body.Proxies {
 		if p.NodeID == s.node {
@@ -313,8 +313,8 @@ func (s *matrixSetup) waitACKed(t *testing.T, what string, served func(routes st
 				// does) has nothing to ACK. The policy has this one app,
 				// so a client asking at all asks for every resource of
 				// the type, and the version it ACKs is the whole type's.
-				ts := p.Types[url[strings.LastIndex(url, ".")+1:]]
-				if ts != nil && len(ts.Names) > 0 && ts.AckedVersion != v {
+				ts, found := p.Types[url[strings.LastIndex(url, ".")+1:]]
+				if found && len(ts.Names) > 0 && ts.AckedVersion != v {
 					ok = false
 				}
 			}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
 	"github.com/shadowplane/shadowplane/test/sampleproc"
 )
@@ -90,7 +90,7 @@ func TestConformanceOfAHealthyDarkVersionPasses(t *testing.T) {
 	mirrorLikeEnvoy(t, grpcxds.Dial(t, cp.xds, "live", "clients", "greeter.test"), v2)
 
 	st := cp.waitExperiment(t, "dark-v2", ended)
-	if st.Stage != analysis.Completed || st.Route.MirrorOff {
+	if st.Stage != api.Completed || st.Route.MirrorOff {
 		t.Fatalf("stage %s mirrorOff %v: %s", st.Stage, st.Route.MirrorOff, st.Reason)
 	}
 	// onSuccess defaults to keep for Conformance: the mirror stays.
@@ -106,7 +106,7 @@ func TestConformanceOfASlowDarkVersionFails(t *testing.T) {
 	mirrorLikeEnvoy(t, grpcxds.Dial(t, cp.xds, "live", "clients", "greeter.test"), v2)
 
 	st := cp.waitExperiment(t, "dark-v2", ended)
-	if st.Stage != analysis.RolledBack || !st.Route.MirrorOff || !strings.Contains(st.Reason, "app/mean-latency") {
+	if st.Stage != api.RolledBack || !st.Route.MirrorOff || !strings.Contains(st.Reason, "app/mean-latency") {
 		t.Fatalf("stage %s mirrorOff %v: %s", st.Stage, st.Route.MirrorOff, st.Reason)
 	}
 	// The failed dark version stops receiving copies: Envoy is no longer

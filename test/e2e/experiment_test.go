@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
 	"github.com/shadowplane/shadowplane/test/sampleproc"
 	"github.com/shadowplane/shadowplane/test/serveproc"
@@ -91,20 +91,20 @@ func drive(t *testing.T, c *grpcxds.Client) {
 	}()
 }
 
-func (cp *controlPlane) experiment(t *testing.T, name string) analysis.State {
+func (cp *controlPlane) experiment(t *testing.T, name string) api.Experiment {
 	t.Helper()
-	var body struct{ Experiments []analysis.State }
+	var body api.ExperimentList
 	cp.get(t, "/api/v1/experiments", &body)
 	for _, st := range body.Experiments {
-		if st.Experiment == name {
+		if st.Name == name {
 			return st
 		}
 	}
 	t.Fatalf("experiment %s not in /api/v1/experiments", name)
-	return analysis.State{}
+	return api.Experiment{}
 }
 
-func (cp *controlPlane) waitExperiment(t *testing.T, name string, done func(analysis.State) bool) analysis.State {
+func (cp *controlPlane) waitExperiment(t *testing.T, name string, done func(api.Experiment) bool) api.Experiment {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -119,7 +119,7 @@ func (cp *controlPlane) waitExperiment(t *testing.T, name string, done func(anal
 	}
 }
 
-func ended(st analysis.State) bool { return st.Stage.Done() }
+func ended(st api.Experiment) bool { return st.Stage.Done() }
 
 func writePolicy(t *testing.T, content string) string {
 	t.Helper()
@@ -137,12 +137,12 @@ func TestCanaryOfAHealthyCandidateIsPromoted(t *testing.T) {
 	drive(t, grpcxds.Dial(t, cp.xds, "canary-client", "clients", "greeter.test"))
 
 	st := cp.waitExperiment(t, "greeter-canary", ended)
-	if st.Stage != analysis.Completed || st.Winner != "v2" || st.Route.Weights()["v2"] != 100 {
+	if st.Stage != api.Completed || st.Winner != "v2" || st.Route.Weights()["v2"] != 100 {
 		t.Fatalf("stage %s winner %q weights %v: %s", st.Stage, st.Winner, st.Route.Weights(), st.Reason)
 	}
 	var steps []uint32
 	for _, h := range st.History {
-		if h.Action == analysis.Advance || h.Action == analysis.PromoteWinner {
+		if h.Action == api.Advance || h.Action == api.PromoteWinner {
 			steps = append(steps, h.Weights["v2"])
 		}
 	}
@@ -161,7 +161,7 @@ func TestCanaryWithErrorsIsRolledBack(t *testing.T) {
 	drive(t, grpcxds.Dial(t, cp.xds, "canary-client", "clients", "greeter.test"))
 
 	st := cp.waitExperiment(t, "greeter-canary", ended)
-	if st.Stage != analysis.RolledBack || st.Route.Weights()["v2"] != 0 {
+	if st.Stage != api.RolledBack || st.Route.Weights()["v2"] != 0 {
 		t.Fatalf("stage %s weights %v: %s", st.Stage, st.Route.Weights(), st.Reason)
 	}
 	if !strings.Contains(st.Reason, "app/error-rate") {
@@ -170,10 +170,10 @@ func TestCanaryWithErrorsIsRolledBack(t *testing.T) {
 	// Rolled back within one interval after the minimum sample: the first
 	// judged iteration is the rollback, and nothing advanced before it.
 	for _, h := range st.History {
-		if h.Action == analysis.Advance || h.Action == analysis.PromoteWinner {
+		if h.Action == api.Advance || h.Action == api.PromoteWinner {
 			t.Fatalf("advanced a failing candidate: %+v", h)
 		}
-		if h.Action == analysis.RollBack {
+		if h.Action == api.RollBack {
 			break
 		}
 	}
@@ -219,7 +219,7 @@ func TestExperimentSurvivesKill9(t *testing.T) {
 	first, cancelFirst := start()
 	cp := &controlPlane{xds: first.XDS, admin: first.Admin}
 	drive(t, grpcxds.Dial(t, cp.xds, "kill-client", "clients", "greeter.test"))
-	before := cp.waitExperiment(t, "greeter-canary", func(st analysis.State) bool { return st.Iteration >= 2 })
+	before := cp.waitExperiment(t, "greeter-canary", func(st api.Experiment) bool { return st.Iteration >= 2 })
 
 	if err := syscall.Kill(first.PID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -244,7 +244,7 @@ func TestExperimentSurvivesKill9(t *testing.T) {
 		t.Fatalf("resumed at iteration %d weights %v, want at least iteration %d and v2 %d", after.Iteration, after.Route.Weights(), before.Iteration, saved)
 	}
 	// And it goes on.
-	cp.waitExperiment(t, "greeter-canary", func(st analysis.State) bool { return st.Iteration > after.Iteration })
+	cp.waitExperiment(t, "greeter-canary", func(st api.Experiment) bool { return st.Iteration > after.Iteration })
 }
 
 // A custom metric defined as data in the policy — here the share of
@@ -270,7 +270,7 @@ scrape:
 	cp := startServe(t, writePolicy(t, p))
 	drive(t, grpcxds.Dial(t, cp.xds, "custom-client", "clients", "greeter.test"))
 	st := cp.waitExperiment(t, "greeter-canary", ended)
-	if st.Stage != analysis.RolledBack || !strings.Contains(st.Reason, "greeter/error-share") {
+	if st.Stage != api.RolledBack || !strings.Contains(st.Reason, "greeter/error-share") {
 		t.Fatalf("stage %s: %s; want a rollback on the custom metric", st.Stage, st.Reason)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shadowplane/shadowplane/admin"
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/policy"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
 	"github.com/shadowplane/shadowplane/xds/server"
@@ -50,10 +51,10 @@ func TestGRPCClientNackIsVisibleAndNotResent(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := server.NewRegistry(c, nil)
-	api := httptest.NewServer(admin.NewHandler(admin.Config{
+	adminSrv := httptest.NewServer(admin.NewHandler(admin.Config{
 		Proxies: reg, Snapshots: c, Ready: func() bool { return true }, Gatherer: prometheus.NewRegistry(),
 	}))
-	defer api.Close()
+	defer adminSrv.Close()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -69,19 +70,22 @@ func TestGRPCClientNackIsVisibleAndNotResent(t *testing.T) {
 		t.Fatal(err)
 	}
 	// route reads the client's route status from /api/v1/proxies.
-	route := func() *server.TypeStatus {
-		resp, err := http.Get(api.URL + "/api/v1/proxies")
+	route := func() *api.TypeStatus {
+		resp, err := http.Get(adminSrv.URL + "/api/v1/proxies")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var body struct{ Proxies []server.Proxy }
+		var body api.ProxyList
 		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range body.Proxies {
 			if p.NodeID == "grpc-nack" {
-				return p.Types["RouteConfiguration"]
+				if ts, ok := p.Types["RouteConfiguration"]; ok {
+					return &ts
+				}
+				return nil
 			}
 		}
 		return nil

@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/analysis"
 	"github.com/shadowplane/shadowplane/analysis/metrics"
 	"github.com/shadowplane/shadowplane/policy"
@@ -46,7 +48,7 @@ func TestPrometheusAndDirectScrapeAgree(t *testing.T) {
 	cp := startServe(t, writePolicy(t, strings.Replace(prometheusPolicy(v1, v2, prom, 3, 30), "interval: 1s", "interval: 3s", 1)))
 	drive(t, grpcxds.Dial(t, cp.xds, "prom-client", "clients", "greeter.test"))
 	st := cp.waitExperiment(t, "greeter-canary", ended)
-	if st.Stage != analysis.Completed || st.Winner != "v2" {
+	if st.Stage != api.Completed || st.Winner != "v2" {
 		t.Fatalf("with Prometheus: stage %s winner %q: %s", st.Stage, st.Winner, st.Reason)
 	}
 
@@ -58,7 +60,7 @@ func TestPrometheusAndDirectScrapeAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := st.Spec
+	spec := policySpec(t, st.Spec)
 	read := func(from, to time.Time) analysis.Observations {
 		obs := analysis.Observations{}
 		for _, v := range spec.Versions() {
@@ -87,7 +89,7 @@ func TestPrometheusAndDirectScrapeAgree(t *testing.T) {
 				t.Fatalf("look at %s: %d verdicts from the scrape, %d from Prometheus", rec.At, len(direct), len(rec.Verdicts))
 			}
 			d := direct[i]
-			if (vd.Outcome == analysis.Pass && d.Outcome == analysis.Fail) || (vd.Outcome == analysis.Fail && d.Outcome == analysis.Pass) {
+			if (vd.Outcome == api.Pass && d.Outcome == analysis.Fail) || (vd.Outcome == api.Fail && d.Outcome == analysis.Pass) {
 				t.Errorf("look at %s, %s %s: Prometheus says %s (%s), the direct scrape %s (%s)", rec.At, vd.Version, vd.Metric, vd.Outcome, vd.Why, d.Outcome, d.Why)
 			}
 			if d.Samples > 100 && math.Abs(vd.Samples-d.Samples) > 0.25*d.Samples {
@@ -105,6 +107,18 @@ func TestPrometheusAndDirectScrapeAgree(t *testing.T) {
 
 func backend(v string, w uint32) policy.Backend { return policy.Backend{Variant: v, Weight: &w} }
 
+// policySpec is the experiment's spec as the policy package has it, for
+// analysis.Evaluate: the API's spec is the policy's JSON (defaults filled
+// in, URLs redacted), so it reads back as the experiment that ran.
+func policySpec(t *testing.T, spec api.ExperimentSpec) policy.Experiment {
+	t.Helper()
+	var e policy.Experiment
+	if err := json.Unmarshal(mustJSON(t, spec), &e); err != nil {
+		t.Fatalf("the API's spec is not a policy experiment: %v", err)
+	}
+	return e
+}
+
 // Prometheus stopped mid-experiment: the experiment holds, then pauses
 // for a person with the weights where they were; it never promotes, and
 // an outage is not taken for a verdict on the candidate.
@@ -117,26 +131,26 @@ func TestPrometheusOutageNeverPromotes(t *testing.T) {
 	policy = strings.Replace(policy, "interval: 1s", "interval: 2s", 1)
 	cp := startServe(t, writePolicy(t, policy))
 	drive(t, grpcxds.Dial(t, cp.xds, "outage-client", "clients", "greeter.test"))
-	before := cp.waitExperiment(t, "greeter-canary", func(st analysis.State) bool { return st.Iteration >= 1 })
+	before := cp.waitExperiment(t, "greeter-canary", func(st api.Experiment) bool { return st.Iteration >= 1 })
 
 	prom.Stop()
 	stoppedAt := time.Now()
 	st := cp.waitExperiment(t, "greeter-canary", ended)
-	if st.Stage != analysis.Paused {
+	if st.Stage != api.Paused {
 		t.Fatalf("after the outage: stage %s weights %v: %s; want paused", st.Stage, st.Route.Weights(), st.Reason)
 	}
 	holds := 0
 	for _, rec := range st.History[len(before.History):] {
 		switch rec.Action {
-		case analysis.Advance, analysis.PromoteWinner:
+		case api.Advance, api.PromoteWinner:
 			// A record is stamped before its metrics are read: one stamped
 			// after the stop read nothing.
 			if rec.At.After(stoppedAt) {
 				t.Fatalf("advanced during the outage: %+v", rec)
 			}
-		case analysis.Hold:
+		case api.Hold:
 			holds++
-		case analysis.RollBack:
+		case api.RollBack:
 			t.Fatalf("an outage rolled back a healthy candidate: %+v", rec)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
 )
 
@@ -83,21 +83,21 @@ func TestPromoteWriteSticksAfterKillAndRemoval(t *testing.T) {
 	}
 	r := newRestartable(t, dir, "--admin-token-file", token)
 	drive(t, grpcxds.Dial(t, r.cp.xds, "promote-client", "clients", "greeter.test"))
-	r.cp.waitExperiment(t, "greeter-canary", func(st analysis.State) bool { return st.Iteration >= 1 })
+	r.cp.waitExperiment(t, "greeter-canary", func(st api.Experiment) bool { return st.Iteration >= 1 })
 
 	out := shell(t, "promote", "greeter-canary", "--write", "--reason", "ship it", "--admin", r.cp.admin, "--token-file", token)
 	if !strings.Contains(out, "greeter-canary: Completed") {
 		t.Fatalf("promote --write said %q", out)
 	}
-	st := r.cp.waitExperiment(t, "greeter-canary", func(st analysis.State) bool {
-		return slices.ContainsFunc(st.Events, func(e analysis.HistoryEntry) bool { return e.Action == "writeback" })
+	st := r.cp.waitExperiment(t, "greeter-canary", func(st api.Experiment) bool {
+		return slices.ContainsFunc(st.Events, writtenBack)
 	})
-	if !slices.ContainsFunc(st.Events, func(e analysis.HistoryEntry) bool {
+	if !slices.ContainsFunc(st.Events, func(e api.Event) bool {
 		return e.Action == "promote" && e.By == "dana" && e.Reason == "ship it"
 	}) {
 		t.Errorf("events %+v: want the promotion by dana, 'ship it'", st.Events)
 	}
-	if i := slices.IndexFunc(st.Events, func(e analysis.HistoryEntry) bool { return e.Action == "writeback" }); st.Events[i].Result != "ok" {
+	if i := slices.IndexFunc(st.Events, writtenBack); st.Events[i].Result != "ok" {
 		t.Fatalf("write-back: %s", st.Events[i].Result)
 	}
 	if w := st.Route.Weights(); w["v2"] != 100 || w["v1"] != 0 {
@@ -125,7 +125,7 @@ func TestPromoteWriteSticksAfterKillAndRemoval(t *testing.T) {
 	if got := servedGreeter(t, r.cp); got != promoted {
 		t.Fatalf("after kill -9 the route is %s, want %s", got, promoted)
 	}
-	if st := r.cp.experiment(t, "greeter-canary"); st.Stage != analysis.Completed {
+	if st := r.cp.experiment(t, "greeter-canary"); st.Stage != api.Completed {
 		t.Fatalf("after kill -9 the experiment is %s: %s", st.Stage, st.Reason)
 	}
 
@@ -137,7 +137,7 @@ func TestPromoteWriteSticksAfterKillAndRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.cp.waitFor(t, "the experiment removed", func() bool {
-		var body struct{ Experiments []analysis.State }
+		var body api.ExperimentList
 		r.cp.get(t, "/api/v1/experiments", &body)
 		return len(body.Experiments) == 0
 	})
@@ -159,3 +159,7 @@ func (cp *controlPlane) waitFor(t *testing.T, what string, ok func() bool) {
 		}
 	}
 }
+
+// writtenBack is the event a write-back records once it has run; the one
+// saved with the promotion before it runs says "pending".
+func writtenBack(e api.Event) bool { return e.Action == "writeback" && e.Result != "pending" }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowplane/shadowplane/policy/files"
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
 	"github.com/shadowplane/shadowplane/test/serveproc"
 )
@@ -61,9 +61,9 @@ func (r *restartable) stop() {
 	r.proc.Wait()
 }
 
-func (cp *controlPlane) policyFiles(t *testing.T) []files.FileStatus {
+func (cp *controlPlane) policyFiles(t *testing.T) []api.PolicyFile {
 	t.Helper()
-	var body struct{ Files []files.FileStatus }
+	var body api.PolicyList
 	cp.get(t, "/api/v1/policies", &body)
 	return body.Files
 }

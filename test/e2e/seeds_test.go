@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
 	"github.com/shadowplane/shadowplane/test/sampleproc"
 )
@@ -71,7 +71,7 @@ func paced(t *testing.T, rps float64, f func(ctx context.Context, i int)) {
 
 // waitSeed waits up to limit for the experiment to end, logging its
 // progress each minute, and reports how it ended.
-func (cp *controlPlane) waitSeed(t *testing.T, name string, limit time.Duration) analysis.State {
+func (cp *controlPlane) waitSeed(t *testing.T, name string, limit time.Duration) api.Experiment {
 	t.Helper()
 	start := time.Now()
 	nextLog := start.Add(time.Minute)
@@ -138,7 +138,7 @@ candidates: [v2]
 		}
 	})
 	st := cp.waitSeed(t, "seed-000", 40*time.Minute)
-	if st.Stage != analysis.Completed {
+	if st.Stage != api.Completed {
 		t.Fatalf("a healthy dark version at 2 rps ended %s: %s", st.Stage, st.Reason)
 	}
 	report(t, st)
@@ -182,7 +182,7 @@ candidates: [v2]
 	paced(t, 4, func(ctx context.Context, _ int) { c.Call(ctx, "country", "wakanda") })
 	paced(t, 1, func(ctx context.Context, _ int) { c.Call(ctx, "country", "gondor") })
 	st := cp.waitSeed(t, "seed-003", 40*time.Minute)
-	if st.Stage != analysis.Completed || st.Route.Weights()["v2"] != 100 {
+	if st.Stage != api.Completed || st.Route.Weights()["v2"] != 100 {
 		t.Fatalf("a healthy canary at 4 rps ended %s with weights %v: %s", st.Stage, st.Route.Weights(), st.Reason)
 	}
 	report(t, st)
@@ -190,11 +190,11 @@ candidates: [v2]
 
 // report logs, and appends to $SEEDS_REPORT when set, how the experiment
 // got there: looks, time, the evidence behind each verdict at the end.
-func report(t *testing.T, st analysis.State) {
+func report(t *testing.T, st api.Experiment) {
 	t.Helper()
 	var b strings.Builder
 	took := st.UpdatedAt.Sub(st.StartedAt).Round(time.Second)
-	fmt.Fprintf(&b, "- %s: %s after %s and %d looks; %s\n", st.Experiment, st.Stage, took, len(st.History), st.Reason)
+	fmt.Fprintf(&b, "- %s: %s after %s and %d looks; %s\n", st.Name, st.Stage, took, len(st.History), st.Reason)
 	if n := len(st.History); n > 0 {
 		for _, vd := range st.History[n-1].Verdicts {
 			fmt.Fprintf(&b, "  - %s: %s\n", vd.Version, vd.Why)

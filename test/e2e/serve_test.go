@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
 	"github.com/shadowplane/shadowplane/test/serveproc"
 )
@@ -176,16 +177,7 @@ func TestServeSplitsHeadersAndLiveEdits(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		var problem string
 		for problem == "" {
-			var st struct {
-				Files []struct {
-					Path     string
-					OK       bool
-					Problems []struct {
-						File, Message string
-						Line          int
-					}
-				}
-			}
+			var st api.PolicyList
 			cp.get(t, "/api/v1/policies", &st)
 			for _, f := range st.Files {
 				if !f.OK && len(f.Problems) > 0 {
@@ -204,13 +196,7 @@ func TestServeSplitsHeadersAndLiveEdits(t *testing.T) {
 		assertShare(t, client, 1000, 50, 5)
 	})
 	t.Run("proxy is visible with its ACKs", func(t *testing.T) {
-		var st struct {
-			Proxies []struct {
-				NodeID string
-				Kind   string
-				Types  map[string]struct{ SentVersion, AckedVersion string }
-			}
-		}
+		var st api.ProxyList
 		cp.get(t, "/api/v1/proxies", &st)
 		for _, p := range st.Proxies {
 			if p.NodeID != "e2e-client" {

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/shadowplane/shadowplane/analysis"
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
 )
 
@@ -85,7 +85,7 @@ func TestWebhooksNeverHoldDecisions(t *testing.T) {
 	r := newRestartable(t, dir)
 	drive(t, grpcxds.Dial(t, r.cp.xds, "webhook-client", "clients", "greeter.test"))
 
-	held := r.cp.waitExperiment(t, "greeter-canary", func(st analysis.State) bool {
+	held := r.cp.waitExperiment(t, "greeter-canary", func(st api.Experiment) bool {
 		return strings.Contains(st.Reason, "held by the confirm-step gate")
 	})
 	// The first step (25%) is taken at the start; the gate holds the next.
@@ -97,7 +97,7 @@ func TestWebhooksNeverHoldDecisions(t *testing.T) {
 	}
 	confirm.Store(true)
 	done := r.cp.waitExperiment(t, "greeter-canary", ended)
-	if done.Stage != analysis.Completed || done.Route.Weights()["v2"] != 100 {
+	if done.Stage != api.Completed || done.Route.Weights()["v2"] != 100 {
 		t.Fatalf("ended %s with %v: %s", done.Stage, done.Route.Weights(), done.Reason)
 	}
 	if asked.Load() < 2 {
@@ -114,7 +114,7 @@ func TestWebhooksNeverHoldDecisions(t *testing.T) {
 	for _, name := range []string{"hangs", "broken", "down"} {
 		r.cp.waitFor(t, "webhook "+name+"'s failure recorded", func() bool {
 			st := r.cp.experiment(t, "greeter-canary")
-			return slices.ContainsFunc(st.Events, func(e analysis.HistoryEntry) bool {
+			return slices.ContainsFunc(st.Events, func(e api.Event) bool {
 				return e.Action == "webhook:"+name && strings.Contains(e.Result, "failed after 2 attempts")
 			})
 		})

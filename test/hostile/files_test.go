@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/shadowplane/shadowplane/admin/api"
 )
 
 // goodApp is a small valid policy file declaring app name.
@@ -185,7 +187,7 @@ func TestHostileFiles(t *testing.T) {
 	// A FIFO added to the running serve, then a good file after it.
 	mkfifo(t, filepath.Join(dir, "late.yaml"))
 	write(t, filepath.Join(dir, "later.yaml"), goodApp("later"))
-	waitPolicies(t, p, "late.yaml rejected and later.yaml served", func(ps policies) bool {
+	waitPolicies(t, p, "late.yaml rejected and later.yaml served", func(ps api.PolicyList) bool {
 		var late, later bool
 		for _, f := range ps.Files {
 			switch filepath.Base(f.Path) {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/shadowplane/shadowplane/admin/api"
 )
 
 // A writer that rewrites a policy file in place and pauses mid-file,
@@ -26,7 +28,7 @@ func TestHalfWrittenFileNotServed(t *testing.T) {
 	// a reload of its own.
 	write(t, path, goodApp("a")+"# the first version\n")
 	p := startServe(t, dir, "--policy-settle", "3s")
-	before := waitPolicies(t, p, "apps.yaml served", func(ps policies) bool {
+	before := waitPolicies(t, p, "apps.yaml served", func(ps api.PolicyList) bool {
 		return len(ps.Files) == 1 && ps.Files[0].OK
 	}).Stats.Reloads
 
@@ -45,7 +47,7 @@ func TestHalfWrittenFileNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ps := waitPolicies(t, p, "apps.yaml served whole (apps a and b)", func(ps policies) bool {
+	ps := waitPolicies(t, p, "apps.yaml served whole (apps a and b)", func(ps api.PolicyList) bool {
 		return len(ps.Files) == 1 && slices.Equal(ps.Files[0].Apps, []string{"a", "b"})
 	})
 	if got := ps.Stats.Reloads - before; got != 1 {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/test/serveproc"
 )
 
@@ -140,27 +141,11 @@ func get(t *testing.T, p *serveproc.Proc, path string) []byte {
 	return body
 }
 
-// policies is /api/v1/policies.
-type policies struct {
-	Files []struct {
-		Path     string   `json:"path"`
-		OK       bool     `json:"ok"`
-		Apps     []string `json:"apps"`
-		Problems []struct {
-			Line    int    `json:"line"`
-			Message string `json:"message"`
-		} `json:"problems"`
-	} `json:"files"`
-	Total int `json:"total"`
-	Stats struct {
-		Reloads uint64 `json:"reloads"`
-	} `json:"stats"`
-}
-
-func getPolicies(t *testing.T, p *serveproc.Proc) (policies, int) {
+// getPolicies reads /api/v1/policies, and the size of its answer.
+func getPolicies(t *testing.T, p *serveproc.Proc) (api.PolicyList, int) {
 	t.Helper()
 	body := get(t, p, "/api/v1/policies?limit=1000")
-	var ps policies
+	var ps api.PolicyList
 	if err := json.Unmarshal(body, &ps); err != nil {
 		t.Fatalf("/api/v1/policies: %v", err)
 	}
@@ -170,7 +155,7 @@ func getPolicies(t *testing.T, p *serveproc.Proc) (policies, int) {
 // waitPolicies reads /api/v1/policies until cond holds, again after each
 // reload serve logs, within processDeadline: a wait for a result, not a
 // timed assertion.
-func waitPolicies(t *testing.T, p *serving, what string, cond func(policies) bool) policies {
+func waitPolicies(t *testing.T, p *serving, what string, cond func(api.PolicyList) bool) api.PolicyList {
 	t.Helper()
 	deadline := time.NewTimer(processDeadline)
 	defer deadline.Stop()

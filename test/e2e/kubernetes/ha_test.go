@@ -12,7 +12,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shadowplane/shadowplane/analysis"
+	adminapi "github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/k8s"
 	"github.com/shadowplane/shadowplane/test/grpcxds"
 	"github.com/shadowplane/shadowplane/test/kube"
@@ -102,17 +102,17 @@ func drive(t *testing.T, c *grpcxds.Client) {
 	}()
 }
 
-func (cp *controlPlane) experiment(name string) (analysis.State, error) {
-	var body struct{ Experiments []analysis.State }
+func (cp *controlPlane) experiment(name string) (adminapi.Experiment, error) {
+	var body adminapi.ExperimentList
 	if err := cp.get("/api/v1/experiments", &body); err != nil {
-		return analysis.State{}, err
+		return adminapi.Experiment{}, err
 	}
 	for _, st := range body.Experiments {
-		if st.Experiment == name {
+		if st.Name == name {
 			return st, nil
 		}
 	}
-	return analysis.State{}, fmt.Errorf("experiment %s not in /api/v1/experiments", name)
+	return adminapi.Experiment{}, fmt.Errorf("experiment %s not in /api/v1/experiments", name)
 }
 
 // grpcWeights is the weights a proxyless client of cp is served for
@@ -154,7 +154,7 @@ func (cp *controlPlane) grpcWeights() (string, error) {
 }
 
 // stateWeights is a state's weights in grpcWeights' form.
-func stateWeights(st analysis.State) string {
+func stateWeights(st adminapi.Experiment) string {
 	w := st.Route.Weights()
 	return fmt.Sprintf("greeter_v1=%d,greeter_v2=%d", w["v1"], w["v2"])
 }
@@ -195,7 +195,7 @@ func TestLeaderKilledMidExperiment(t *testing.T) {
 	var first int
 	poll(t, "a leader among the replicas", func() bool { first, _ = leader(); return first >= 0 })
 
-	var before analysis.State
+	var before adminapi.Experiment
 	poll(t, "the experiment at its third step", func() bool {
 		st, err := replicas[first].experiment("greeter-canary")
 		before = st
@@ -223,7 +223,7 @@ func TestLeaderKilledMidExperiment(t *testing.T) {
 
 	// The new leader resumes at the saved step, not the policy's 0, and
 	// goes on.
-	var after analysis.State
+	var after adminapi.Experiment
 	poll(t, "the experiment going on under the new leader", func() bool {
 		st, err := replicas[next].experiment("greeter-canary")
 		after = st

@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/shadowplane/shadowplane/policy/files"
+	adminapi "github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/test/serveproc"
 )
 
@@ -161,10 +161,10 @@ func (cp *controlPlane) waitServed(what string, ok func(*served) bool) time.Dura
 
 // waitPolicy polls /api/v1/policies until the document path's status
 // satisfies ok, and returns it.
-func (cp *controlPlane) waitPolicy(path, what string, ok func(files.FileStatus) bool) files.FileStatus {
+func (cp *controlPlane) waitPolicy(path, what string, ok func(adminapi.PolicyFile) bool) adminapi.PolicyFile {
 	cp.t.Helper()
-	var st files.FileStatus
-	var all []files.FileStatus
+	var st adminapi.PolicyFile
+	var all []adminapi.PolicyFile
 	poll(cp.t, what, func() bool {
 		all = cp.policyFiles()
 		for _, f := range all {
@@ -178,9 +178,9 @@ func (cp *controlPlane) waitPolicy(path, what string, ok func(files.FileStatus) 
 	return st
 }
 
-func (cp *controlPlane) policyFiles() []files.FileStatus {
+func (cp *controlPlane) policyFiles() []adminapi.PolicyFile {
 	cp.t.Helper()
-	var body struct{ Files []files.FileStatus }
+	var body adminapi.PolicyList
 	if err := cp.get("/api/v1/policies", &body); err != nil {
 		cp.t.Fatal(err)
 	}

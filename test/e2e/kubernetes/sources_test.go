@@ -9,7 +9,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shadowplane/shadowplane/policy/files"
+	adminapi "github.com/shadowplane/shadowplane/admin/api"
 	"github.com/shadowplane/shadowplane/test/kube"
 )
 
@@ -85,18 +85,18 @@ func TestBadConfigMapKeepsLastGood(t *testing.T) {
 	bad := strings.Replace(seed002(a.ns), "percent: 100", "percent: 250", 1)
 	a.policy("httpbin", "httpbin.yaml", bad)
 	doc := "configmap/" + a.ns + "/httpbin/httpbin.yaml"
-	st := cp.waitPolicy(doc, "the bad policy reported", func(f files.FileStatus) bool { return !f.OK })
+	st := cp.waitPolicy(doc, "the bad policy reported", func(f adminapi.PolicyFile) bool { return !f.OK })
 	if !st.Stale || len(st.Problems) == 0 || st.Problems[0].Line != 13 {
 		t.Fatalf("status %+v: want the problem at line 13 and the last good version served", st)
 	}
-	t.Logf("reported: %s", st.Problems[0].Error())
+	t.Logf("reported: %s:%d: %s", st.Problems[0].File, st.Problems[0].Line, st.Problems[0].Message)
 	if s, err := cp.served(); err != nil || !s.mirrors() {
 		t.Fatalf("the last good policy is not served after a bad edit (err %v)", err)
 	}
 	waitEvent(t, a, "httpbin", "PolicyRejected", "httpbin.yaml:13")
 
 	a.policy("httpbin", "httpbin.yaml", strings.Replace(seed002(a.ns), "percent: 100", "percent: 50", 1))
-	cp.waitPolicy(doc, "the fixed policy served", func(f files.FileStatus) bool { return f.OK && !f.Stale })
+	cp.waitPolicy(doc, "the fixed policy served", func(f adminapi.PolicyFile) bool { return f.OK && !f.Stale })
 	waitEvent(t, a, "httpbin", "PolicyAccepted", "")
 }
 
