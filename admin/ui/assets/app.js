@@ -58,39 +58,102 @@
 
   // ---- polling ------------------------------------------------------
 
-  const SOURCES = [
-    { path: '../api/v1/experiments', render: renderExperiments },
-    { path: '../api/v1/proxies', render: renderProxies },
-    { path: '../api/v1/policies', render: renderPolicies },
-  ];
-  const lastBody = new Map();
+  // PAGE_LIMIT is the page size asked of the paged lists (proxies and
+  // policy files): the view's own ?limit=N, else the API's default.
+  const PAGE_LIMIT = (() => {
+    const n = Number(new URLSearchParams(location.search).get('limit'));
+    return Number.isInteger(n) && n > 0 ? n : 0;
+  })();
+
+  // A pager walks a list's cursor pages. pages is the way down from the
+  // first page: each page's ?after= and the position of its first item;
+  // the last is the page on view, the one each poll fetches again. seq
+  // changes with every move, so that an answer for a page left meanwhile
+  // is dropped. data is the page on view as last rendered (null while a
+  // move is loading).
+  function newPager(key, noun) {
+    return { key, noun, pages: [{ after: '', offset: 0 }], seq: 0, data: null };
+  }
+  const proxyPager = newPager('proxies', 'proxies');
+  const policyPager = newPager('files', 'policy files');
+
+  const proxySource = { path: '../api/v1/proxies', render: renderProxies, pager: proxyPager };
+  const policySource = { path: '../api/v1/policies', render: renderPolicies, pager: policyPager };
+  const SOURCES = [{ path: '../api/v1/experiments', render: renderExperiments }, proxySource, policySource];
+  const lastBody = new Map(); // path -> the URL and body last rendered
 
   async function fetchText(path) {
     const resp = await fetch(new URL(path, location.href), { cache: 'no-store', credentials: 'same-origin' });
-    if (!resp.ok) throw new Error(path.replace('../', '/') + ': HTTP ' + resp.status);
+    if (!resp.ok) throw new Error(path.replace('../', '/').replace(/\?.*/, '') + ': HTTP ' + resp.status);
     return resp.text();
   }
 
-  async function poll() {
-    const results = await Promise.allSettled(SOURCES.map((s) => fetchText(s.path)));
-    const errors = [];
-    results.forEach((res, i) => {
-      const src = SOURCES[i];
-      if (res.status === 'rejected') {
-        errors.push(String(res.reason && res.reason.message || res.reason));
-        return;
-      }
-      if (lastBody.get(src.path) === res.value) return; // unchanged: leave the DOM alone
-      try {
-        src.render(JSON.parse(res.value));
-        lastBody.set(src.path, res.value);
-      } catch (err) {
-        errors.push(src.path.replace('../', '/') + ': ' + err.message);
-      }
-    });
+  // pageURL is the request for the page src's pager is on.
+  function pageURL(src) {
+    const q = new URLSearchParams();
+    if (PAGE_LIMIT) q.set('limit', PAGE_LIMIT);
+    const at = src.pager.pages[src.pager.pages.length - 1];
+    if (at.after) q.set('after', at.after);
+    const qs = q.toString();
+    return src.path + (qs ? '?' + qs : '');
+  }
+
+  // load fetches what src shows: for a paged list, the page on view only.
+  // That page comes back empty when every item past its cursor is gone:
+  // the pager then steps back to the last page it walked that the total
+  // says still holds items (the first at worst) and fetches that, a
+  // request per step, never more than the steps it walked down. It
+  // resolves to null when the pager moved meanwhile.
+  async function load(src) {
+    if (!src.pager) {
+      const text = await fetchText(src.path);
+      return { key: text, text };
+    }
+    const pager = src.pager;
+    let seq = pager.seq;
+    for (;;) {
+      const url = pageURL(src);
+      const text = await fetchText(url);
+      if (pager.seq !== seq) return null;
+      const data = JSON.parse(text);
+      const pages = pager.pages;
+      if (pages.length === 1 || (data[pager.key] || []).length) return { key: url + '\n' + text, data };
+      let k = pages.length - 2;
+      while (k > 0 && pages[k].offset >= (data.total || 0)) k--;
+      pager.pages = pages.slice(0, k + 1);
+      seq = ++pager.seq;
+    }
+  }
+
+  // show renders what load answered, unless it is what is shown already;
+  // it returns an error message, or ''.
+  function show(src, res) {
+    if (!res || lastBody.get(src.path) === res.key) return ''; // unchanged: leave the DOM alone
+    try {
+      const data = res.data || JSON.parse(res.text);
+      if (src.pager) src.pager.data = data;
+      src.render(data);
+      lastBody.set(src.path, res.key);
+      return '';
+    } catch (err) {
+      return src.path.replace('../', '/') + ': ' + err.message;
+    }
+  }
+
+  function setStatus(errors) {
     const status = $('status');
     status.dataset.state = errors.length ? 'error' : 'live';
     status.textContent = errors.length ? '⚠ ' + errors.join('; ') : 'live · ' + fmtClock(Date.now());
+  }
+
+  async function poll() {
+    const results = await Promise.allSettled(SOURCES.map(load));
+    const errors = [];
+    results.forEach((res, i) => {
+      const err = res.status === 'rejected' ? String(res.reason && res.reason.message || res.reason) : show(SOURCES[i], res.value);
+      if (err) errors.push(err);
+    });
+    setStatus(errors);
     setTimeout(tick, POLL_MS);
   }
   function tick() {
@@ -99,6 +162,57 @@
       return;
     }
     poll();
+  }
+
+  // ---- pager --------------------------------------------------------
+
+  // move takes src's pager to another page, kept in pages, and fetches
+  // it at once rather than at the next poll, which then keeps to it.
+  async function move(src, pages) {
+    const pager = src.pager;
+    pager.pages = pages;
+    pager.seq++;
+    pager.data = null;
+    lastBody.delete(src.path); // render the page moved to, whatever it holds
+    let err;
+    try {
+      err = show(src, await load(src));
+    } catch (e) {
+      err = String(e && e.message || e);
+    }
+    if (err) setStatus([err]);
+  }
+
+  // pagerBar is the First / Previous / Next bar of a paged list and the
+  // range on view, "proxies 1001–2000 of 5000"; none when the list fits
+  // in the first page.
+  function pagerBar(src, data) {
+    const pager = src.pager;
+    const items = data[pager.key] || [];
+    const total = data.total || 0;
+    const pages = pager.pages;
+    if (pages.length === 1 && !data.next) return null;
+    // The offset is counted on the way down; it is exact on the first
+    // page and on the last (all the rest are before it), and kept within
+    // the total in between, where items come and go.
+    const at = pages[pages.length - 1];
+    const offset = data.next ? Math.max(0, Math.min(at.offset, total - items.length)) : Math.max(0, total - items.length);
+    at.offset = offset;
+    const range = items.length ? (offset + 1) + '–' + (offset + items.length) : 'none';
+    const button = (name, label, enabled, to) => {
+      const b = el('button', { type: 'button', 'data-testid': pager.key + '-' + name, disabled: !enabled }, label);
+      b.addEventListener('click', () => {
+        if (pager.data !== data) return; // a move is loading already
+        b.disabled = true;
+        move(src, to());
+      });
+      return b;
+    };
+    return el('nav', { class: 'pager', 'data-testid': pager.key + '-pager', 'aria-label': pager.noun + ' pages' },
+      button('first', '« First', pages.length > 1, () => pages.slice(0, 1)),
+      button('prev', '‹ Previous', pages.length > 1, () => pages.slice(0, -1)),
+      el('span', { class: 'range', 'data-testid': pager.key + '-range' }, pager.noun + ' ' + range + ' of ' + total),
+      button('next', 'Next ›', !!data.next, () => pages.concat([{ after: data.next, offset: offset + items.length }])));
   }
 
   // ---- proxies ------------------------------------------------------
@@ -124,8 +238,9 @@
   function renderProxies(data) {
     const proxies = data.proxies || [];
     const body = $('proxies-body');
+    const pager = pagerBar(proxySource, data);
     if (!proxies.length) {
-      body.replaceChildren(el('p', { class: 'empty' }, 'No proxy connected.'));
+      body.replaceChildren(...[pager, el('p', { class: 'empty' }, 'No proxy connected.')].filter(Boolean));
       return;
     }
     const extra = new Set();
@@ -139,10 +254,12 @@
       el('td', { class: 'mono' }, p.nodeId || '(no node yet)'), el('td', null, p.kind), el('td', { class: 'mono' }, p.group),
       el('td', null, p.protocol), types.map(([name]) => ackCell((p.types || {})[name])),
       el('td', null, fmtClock(parseTime(p.connectedAt)))));
-    // The API answers a page: say when there are more than it holds.
-    const more = data.total > proxies.length ?
-      el('p', { class: 'meta' }, 'Showing the first ' + proxies.length + ' of ' + data.total + ' proxies (the API pages with ?limit= and ?after=).') : null;
-    body.replaceChildren(el('table', { class: 'grid', 'data-testid': 'proxies-table' }, el('thead', null, head), el('tbody', null, rows)), ...(more ? [more] : []));
+    // The API answers a page: on the first, say there are more than it
+    // holds, and where the rest are.
+    const more = proxyPager.pages.length === 1 && data.total > proxies.length ?
+      el('p', { class: 'meta' }, 'Showing the first ' + proxies.length + ' of ' + data.total + ' proxies: Next (above) shows the rest.') : null;
+    body.replaceChildren(...[pager, el('table', { class: 'grid', 'data-testid': 'proxies-table' }, el('thead', null, head), el('tbody', null, rows)), more]
+      .filter(Boolean));
   }
 
   // ---- policies -----------------------------------------------------
@@ -173,9 +290,10 @@
       : el('p', { class: 'empty' }, 'No policy file.');
     // The API answers a page: say when there are more files than it holds.
     const more = data.total > files.length ?
-      el('p', { class: 'meta', 'data-testid': 'policies-more' }, 'Showing the first ' + files.length + ' of ' + data.total +
-        ' policy files (the API pages with ?limit= and ?after=; the count of rejected files above covers them all).') : null;
-    $('policies-body').replaceChildren(...[summary, dirError, table, more].filter(Boolean));
+      el('p', { class: 'meta', 'data-testid': 'policies-more' }, policyPager.pages.length === 1
+        ? 'Showing the first ' + files.length + ' of ' + data.total + ' policy files (Next shows the rest; the count of rejected files above covers them all).'
+        : 'The count of rejected files above covers all ' + data.total + ' policy files.') : null;
+    $('policies-body').replaceChildren(...[summary, dirError, pagerBar(policySource, data), table, more].filter(Boolean));
   }
 
   // ---- experiments --------------------------------------------------
