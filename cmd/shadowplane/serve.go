@@ -248,7 +248,9 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 		MaxHeaderBytes:    adminMaxHeaderBytes,
 		ErrorLog:          adminErrorLog(log),
 	}
+	xdsPenalties := cfg.xdsConns.penalties()
 	xdsSrv := server.New(ctx, cache, registry, server.Options{
+		Penalties: xdsPenalties,
 		OnLimit: func(peer, nodeID string, err error) {
 			xdsMetrics.OverLimit()
 			log.Warn("xDS stream closed: over a limit", "peer", peer, "node", nodeID, "error", status.Convert(err).Message())
@@ -264,7 +266,7 @@ func serve(ctx context.Context, cfg serveConfig, log hclog.Logger) error {
 	log.Info("point Envoy at it", "command", fmt.Sprintf("shadowplane bootstrap --xds %s --node NODE --cluster CLUSTER%s > envoy.yaml && envoy -c envoy.yaml", xdsLis.Addr(), cfg.xdsTLS.bootstrapFlags()))
 	log.Info("or a proxyless gRPC client", "target", "xds:///HOST", "bootstrap", "GRPC_XDS_BOOTSTRAP pointing at server_uri "+xdsLis.Addr().String())
 
-	xdsLis = cfg.xdsConns.limit(xdsLis, log, xdsMetrics)
+	xdsLis = cfg.xdsConns.limit(xdsLis, log, xdsMetrics, xdsPenalties)
 	go func() { errc <- xdsSrv.Serve(ctx, xdsLis) }()
 	go func() {
 		if err := adminSrv.Serve(adminLis); !errors.Is(err, http.ErrServerClosed) {

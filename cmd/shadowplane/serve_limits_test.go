@@ -40,7 +40,7 @@ func limitedListener(t *testing.T, cfg xdsConnConfig) (net.Listener, *syncBuffer
 	}
 	t.Cleanup(func() { inner.Close() })
 	out := &syncBuffer{}
-	return cfg.limit(inner, newLogger(out, "info", false), server.NewMetrics(prometheus.NewRegistry())), out
+	return cfg.limit(inner, newLogger(out, "info", false), server.NewMetrics(prometheus.NewRegistry()), nil), out
 }
 
 func TestServeLogsConnectionCapsFromFileLimit(t *testing.T) {

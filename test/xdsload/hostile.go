@@ -5,24 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/shadowplane/shadowplane/test/serveproc"
 )
@@ -34,7 +26,9 @@ import (
 // stream subscribing 100,000 names per request, and idle TCP connections
 // from two other loopback addresses, more of them than serve's
 // open-file limit (set with prlimit, as the harness cannot open more than
-// its own limit).
+// its own limit). The attackers run in a process of their own at the
+// lowest CPU priority (attackproc.go), or with -apart=false as goroutines
+// of this one, the fleet's.
 func runHostile(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("xdsload hostile", flag.ContinueOnError)
 	bin := fs.String("shadowplane", "bin/shadowplane", "shadowplane binary")
@@ -46,6 +40,11 @@ func runHostile(ctx context.Context, args []string) error {
 	pace := fs.Duration("pace", 100*time.Millisecond, "each stream attacker's pause before it opens a new stream after one is closed (the attackers share the machine's cores with serve)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	streams := fs.Bool("streams", true, "run the stream attackers (type URLs, node metadata, delta names)")
+	streamFrom := fs.String("stream-from", "127.0.0.4", "local address of the stream attackers' connection (not the fleet's 127.0.0.1: serve penalises an offending address)")
+	apart := fs.Bool("apart", true, "run the attackers in a process of their own (xdsload attack), as on another machine; false: as goroutines of this process, beside the fleet")
+	niceness := fs.Int("attack-nice", 19, "with -apart, the attack process's niceness (0: as this process)")
+	cpus := fs.String("attack-cpus", "", "with -apart, the cores the attack process may use (taskset -c list; empty: any)")
+	serveArgs := fs.String("serve-args", "", "more flags for serve, space-separated (e.g. \"--xds-limit-penalty 0\")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,7 +82,7 @@ func runHostile(ctx context.Context, args []string) error {
 				refusedLines = append(refusedLines, line)
 			}
 		}
-	})
+	}, strings.Fields(*serveArgs)...)
 	if err != nil {
 		return err
 	}
@@ -102,7 +101,7 @@ func runHostile(ctx context.Context, args []string) error {
 	// CPU per phase, of serve and of this harness (the fleet, and the
 	// attackers, which share the machine's cores): whether a slower edit
 	// under attack is serve's work or the cores taken from everyone.
-	quietCPU := startCPU(proc)
+	quietCPU := startCPU(proc, 0)
 	quiet, err := timeEdits(ctx, fl, proc, file, *apps, 1, *edits)
 	if err != nil {
 		return fmt.Errorf("without attackers: %w", err)
@@ -110,23 +109,48 @@ func runHostile(ctx context.Context, args []string) error {
 	quietCPU.stop()
 	rssQuiet, _ := proc.RSS()
 
-	actx, stopAttack := context.WithCancel(ctx)
-	var a attack
-	a.start(actx, proc.XDS, *streams, *idle, *pace)
-	// Let every attacker make its first attempt before timing.
-	a.first.Wait()
-	attackedCPU := startCPU(proc)
+	cfg := attackConfig{streams: *streams, streamFrom: *streamFrom, idle: *idle, idleFrom: []string{"127.0.0.2", "127.0.0.3"}, pace: *pace}
+	// Each way returns once every attacker has made its first attempt,
+	// so the timing starts with all of them at work.
+	var (
+		stopAttack func() (attackStats, error)
+		attackPID  int
+	)
+	if *apart {
+		ap, err := startAttackProc(ctx, proc.XDS, cfg, *niceness, *cpus)
+		if err != nil {
+			return err
+		}
+		stopAttack, attackPID = ap.stop, ap.pid()
+	} else {
+		actx, cancel := context.WithCancel(ctx)
+		var a attack
+		a.start(actx, proc.XDS, cfg)
+		a.first.Wait()
+		stopAttack = func() (attackStats, error) {
+			cancel()
+			a.wg.Wait()
+			return a.stats(), nil
+		}
+	}
+	attackedCPU := startCPU(proc, attackPID)
 	attacked, err := timeEdits(ctx, fl, proc, file, *apps, 1+*edits, *edits)
 	attackedCPU.stop()
 	rssAttacked, _ := proc.RSS()
-	stopAttack()
-	a.wg.Wait()
+	st, serr := stopAttack()
 	if err != nil {
 		return fmt.Errorf("under attack: %w", err)
 	}
+	if serr != nil {
+		return serr
+	}
 	metrics, _ := get(proc.Admin + "/metrics")
 
-	fmt.Printf("healthy proxies=%d apps=%d edits=%d; serve open-file limit %d; stream attackers %v, idle connections %d\n", *n, *apps, *edits, *nofile, *streams, *idle)
+	where := "as goroutines of the fleet's process"
+	if *apart {
+		where = fmt.Sprintf("in a process of their own, niceness %d, cores %q", *niceness, *cpus)
+	}
+	fmt.Printf("healthy proxies=%d apps=%d edits=%d; serve open-file limit %d; stream attackers %v (from %s), idle connections %d; attackers %s\n", *n, *apps, *edits, *nofile, *streams, *streamFrom, *idle, where)
 	logMu.Lock()
 	for _, l := range capLine {
 		fmt.Println("serve:", l)
@@ -135,10 +159,16 @@ func runHostile(ctx context.Context, args []string) error {
 	quiet.print("without attackers")
 	attacked.print("with attackers   ")
 	fmt.Printf("server RSS: %.1f MiB without attackers, %.1f MiB with\n", float64(rssQuiet)/(1<<20), float64(rssAttacked)/(1<<20))
-	fmt.Printf("CPU, cores busy on average: serve %.2f without attackers, %.2f with; this harness (fleet and attackers) %.2f, %.2f\n",
-		quietCPU.serve, attackedCPU.serve, quietCPU.harness, attackedCPU.harness)
-	fmt.Printf("attackers: %d type-URL, %d big-node, %d delta streams closed; %d idle connections open at most, %d refused or closed by serve\n",
-		a.closed[0].Load(), a.closed[1].Load(), a.closed[2].Load(), a.maxIdle.Load(), a.idleClosed.Load())
+	fmt.Printf("CPU of everything else (other processes, kernel threads, interrupts — loopback traffic included), cores busy on average: %.2f without attackers, %.2f with\n", quietCPU.others, attackedCPU.others)
+	if *apart {
+		fmt.Printf("CPU, cores busy on average: serve %.2f without attackers, %.2f with; fleet %.2f, %.2f; attack process %.2f\n",
+			quietCPU.serve, attackedCPU.serve, quietCPU.harness, attackedCPU.harness, attackedCPU.attack)
+	} else {
+		fmt.Printf("CPU, cores busy on average: serve %.2f without attackers, %.2f with; this harness (fleet and attackers) %.2f, %.2f\n",
+			quietCPU.serve, attackedCPU.serve, quietCPU.harness, attackedCPU.harness)
+	}
+	fmt.Printf("attackers: %d type-URL, %d big-node, %d delta streams closed or refused; %d idle connections open at most, %d refused or closed by serve\n",
+		st.Closed[0], st.Closed[1], st.Closed[2], st.MaxIdle, st.IdleClosed)
 	for _, m := range regexp.MustCompile(`(?m)^shadowplane_xds_(connections_refused|streams_over_limit)_total.*$`).FindAllString(metrics, -1) {
 		fmt.Println("serve metric:", m)
 	}
@@ -219,173 +249,51 @@ func get(url string) (string, error) {
 	return string(b), err
 }
 
-// attack runs the attackers until its context is done.
-type attack struct {
-	wg, first  sync.WaitGroup
-	closed     [3]atomic.Int64 // streams closed by the server, per stream attacker
-	idleOpen   atomic.Int64
-	maxIdle    atomic.Int64
-	idleClosed atomic.Int64
-}
-
-func (a *attack) start(ctx context.Context, addr string, streams bool, idle int, pace time.Duration) {
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		panic(err) // only a malformed address fails here
-	}
-	context.AfterFunc(ctx, func() { cc.Close() })
-	ads := discovery.NewAggregatedDiscoveryServiceClient(cc)
-	md, _ := structpb.NewStruct(map[string]any{"blob": strings.Repeat("x", 3900<<10)})
-	attackers := []func(ctx context.Context) error{
-		// A new type URL per request, 10,000 names each.
-		func(ctx context.Context) error {
-			s, err := ads.StreamAggregatedResources(ctx)
-			if err != nil {
-				return err
-			}
-			many := names(10000)
-			for i := 0; ; i++ {
-				req := &discovery.DiscoveryRequest{TypeUrl: fmt.Sprintf("type.googleapis.com/attack.T%d", i), ResourceNames: many}
-				if i == 0 {
-					req.Node = &core.Node{Id: "attack-types", Cluster: "attack"}
-				}
-				if err := s.Send(req); err != nil {
-					_, err = s.Recv()
-					return err
-				}
-			}
-		},
-		// 3.9 MB of node metadata.
-		func(ctx context.Context) error {
-			s, err := ads.StreamAggregatedResources(ctx)
-			if err != nil {
-				return err
-			}
-			s.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: "attack-node", Cluster: "attack", Metadata: md}, TypeUrl: resourcev3.ClusterType})
-			for {
-				if _, err := s.Recv(); err != nil {
-					return err
-				}
-			}
-		},
-		// 100,000 names per delta request.
-		func(ctx context.Context) error {
-			s, err := ads.DeltaAggregatedResources(ctx)
-			if err != nil {
-				return err
-			}
-			many := names(100000)
-			for i := 0; ; i++ {
-				req := &discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: many}
-				if i == 0 {
-					req.Node = &core.Node{Id: "attack-delta", Cluster: "attack"}
-				}
-				if err := s.Send(req); err != nil {
-					_, err = s.Recv()
-					return err
-				}
-			}
-		},
-	}
-	if !streams {
-		attackers = nil
-	}
-	a.first.Add(len(attackers) + idle)
-	for i, run := range attackers {
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			first := true
-			for ctx.Err() == nil {
-				run(ctx)
-				if ctx.Err() == nil {
-					a.closed[i].Add(1)
-				}
-				if first {
-					a.first.Done()
-					first = false
-				}
-				pause(ctx, pace)
-			}
-			if first {
-				a.first.Done()
-			}
-		}()
-	}
-	for i := range idle {
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			a.idleConn(ctx, addr, fmt.Sprintf("127.0.0.%d", 2+i%2))
-		}()
-	}
-}
-
-// idleConn connects from the address from and sends nothing, again and
-// again, a second after serve closes each connection.
-func (a *attack) idleConn(ctx context.Context, addr, from string) {
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-	first := true
-	for ctx.Err() == nil {
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			n := a.idleOpen.Add(1)
-			for m := a.maxIdle.Load(); n > m && !a.maxIdle.CompareAndSwap(m, n); m = a.maxIdle.Load() {
-			}
-			stop := context.AfterFunc(ctx, func() { c.Close() })
-			if first {
-				a.first.Done()
-				first = false
-			}
-			io.Copy(io.Discard, c)
-			stop()
-			c.Close()
-			a.idleOpen.Add(-1)
-			if ctx.Err() == nil {
-				a.idleClosed.Add(1)
-			}
-		} else if first {
-			a.first.Done()
-			first = false
-		}
-		pause(ctx, time.Second)
-	}
-	if first {
-		a.first.Done()
-	}
-}
-
-func pause(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
-func names(n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("attack-%06d", i)
-	}
-	return out
-}
-
-// phaseCPU measures the cores serve and this process kept busy, on
-// average, between startCPU and stop.
+// phaseCPU measures the cores serve, this process and the attack process
+// (if attackPID is not 0) kept busy, on average, between startCPU and stop.
+// And the cores the whole machine kept busy, so that what other processes
+// took (another engineer's build) is seen in the figures, not guessed.
 type phaseCPU struct {
-	proc             *serveproc.Proc
-	at               time.Time
-	serve0, harness0 time.Duration
-	serve, harness   float64
+	proc                                *serveproc.Proc
+	attackPID                           int
+	at                                  time.Time
+	serve0, harness0, attack0, machine0 time.Duration
+	serve, harness, attack, others      float64
 }
 
-func startCPU(p *serveproc.Proc) *phaseCPU {
-	c := &phaseCPU{proc: p, at: time.Now()}
+func startCPU(p *serveproc.Proc, attackPID int) *phaseCPU {
+	c := &phaseCPU{proc: p, attackPID: attackPID, at: time.Now()}
 	c.serve0, _ = p.CPU()
 	c.harness0, _ = serveproc.CPU(os.Getpid())
+	if attackPID != 0 {
+		c.attack0, _ = serveproc.CPU(attackPID)
+	}
+	c.machine0, _ = machineCPU()
 	return c
+}
+
+// machineCPU is the CPU time all cores have spent busy since boot (all of
+// /proc/stat's cpu line but idle and iowait).
+func machineCPU() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, fmt.Errorf("unexpected /proc/stat: %q", line)
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest time is in user already
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(busy) * time.Second / clockTicks, nil
 }
 
 func (c *phaseCPU) stop() {
@@ -393,4 +301,10 @@ func (c *phaseCPU) stop() {
 	s, _ := c.proc.CPU()
 	h, _ := serveproc.CPU(os.Getpid())
 	c.serve, c.harness = (s-c.serve0).Seconds()/wall, (h-c.harness0).Seconds()/wall
+	if c.attackPID != 0 {
+		a, _ := serveproc.CPU(c.attackPID)
+		c.attack = (a - c.attack0).Seconds() / wall
+	}
+	m, _ := machineCPU()
+	c.others = max(0, (m-c.machine0).Seconds()/wall-c.serve-c.harness-c.attack)
 }

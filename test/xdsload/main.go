@@ -11,6 +11,7 @@
 //	                                                     # policy file written → all ACKed
 //	go run ./test/xdsload hostile -shadowplane bin/shadowplane
 //	                                                     # the same, beside issue 13's attackers
+//	                                                     # (run apart by `xdsload attack`)
 package main
 
 import (
@@ -33,6 +34,8 @@ func main() {
 		err = runFile(ctx, args[1:])
 	case len(args) > 0 && args[0] == "hostile":
 		err = runHostile(ctx, args[1:])
+	case len(args) > 0 && args[0] == "attack":
+		err = runAttack(ctx, args[1:])
 	default:
 		err = runCompare(ctx, args)
 	}

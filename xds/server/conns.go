@@ -22,8 +22,14 @@ type ConnLimits struct {
 	// address (the port is not counted), so that one host cannot take all
 	// of MaxConnections from the others; 0: no cap.
 	MaxPerAddress int
+	// Penalties, if set, refuse every connection from an address they
+	// penalise (Penalties.PerAddress: a stream from it was closed over a
+	// limit not long ago), before gRPC reads anything of it. Share them
+	// with the server's Options.Penalties.
+	Penalties *Penalties
 	// OnRefused is told of every connection refused, with the cap it went
-	// over ("total" or "per_address"). serve counts it. It must not block.
+	// over ("total", "per_address" or "penalty"). serve counts it. It must
+	// not block.
 	OnRefused func(limit string)
 	// Log is told at most once per LogEvery (default 1 s) of the latest
 	// connection refused, with how many were refused since the previous
@@ -82,27 +88,35 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// capError names the cap a connection went over and its value.
+// capError names the cap a connection went over and its value, or the
+// penalty it was refused under.
 type capError struct {
-	limit string // "total" or "per_address", the metric's label
+	limit string // "total", "per_address" or "penalty", the metric's label
 	cap   int
+	left  time.Duration // of the penalty
 }
 
 func (e *capError) Error() string {
-	if e.limit == "total" {
+	switch e.limit {
+	case "total":
 		return fmt.Sprintf("%d xDS connections open, the most allowed (--xds-max-connections)", e.cap)
+	case "penalty":
+		return fmt.Sprintf("a stream from this address went over a limit; its connections are refused for %s more (--xds-limit-penalty-per-address)", e.left.Round(time.Millisecond))
 	}
 	return fmt.Sprintf("%d xDS connections open from this address, the most allowed (--xds-max-connections-per-address)", e.cap)
 }
 
 func (l *limitListener) admit(addr string) *capError {
+	if left, ok := l.limits.Penalties.RefusingAddress(addr); ok {
+		return &capError{limit: "penalty", left: left}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if m := l.limits.MaxConnections; m > 0 && l.open >= m {
-		return &capError{"total", m}
+		return &capError{limit: "total", cap: m}
 	}
 	if m := l.limits.MaxPerAddress; m > 0 && l.perAddr[addr] >= m {
-		return &capError{"per_address", m}
+		return &capError{limit: "per_address", cap: m}
 	}
 	l.open++
 	l.perAddr[addr]++

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 
@@ -67,6 +68,12 @@ type Options struct {
 	// plaintext. With client certificates, each stream's identity is
 	// bound to the nodes it may claim (identity.go).
 	Creds credentials.TransportCredentials
+	// Penalties, if set, refuse the next streams of a connection (and with
+	// Penalties.PerAddress, of an address) whose stream was closed over a
+	// limit, for a while, before reading them (penalty.go). serve shares
+	// them with its LimitListener, which refuses penalised addresses'
+	// connections. Nil penalises nothing.
+	Penalties *Penalties
 	// OnDenied is told of every stream refused because its certificate's
 	// identity may not claim the node it gave (codes.PermissionDenied),
 	// with the client's address. serve logs it.
@@ -125,13 +132,29 @@ var _ discovery.AggregatedDiscoveryServiceServer = (*Server)(nil)
 // New builds a server over cache whose streams feed registry.
 func New(ctx context.Context, cache *Cache, registry *Registry, opts Options) *Server {
 	opts = opts.withDefaults()
+	// A stream closed over a limit penalises its client; the line logged
+	// for it says for how long. Streams refused during a penalty are told
+	// to the caller's OnLimit as they are, and do not lengthen it.
+	onLimit := opts.OnLimit
+	if opts.Penalties != nil {
+		onLimit = func(peer, nodeID string, err error) {
+			if d := opts.Penalties.Offend(peer); d > 0 {
+				st := status.Convert(err)
+				err = status.Error(st.Code(), fmt.Sprintf("%s; client penalised for %s (--xds-limit-penalty)", st.Message(), d))
+			}
+			opts.OnLimit(peer, nodeID, err)
+		}
+	}
 	gs := grpc.NewServer(
 		grpc.MaxConcurrentStreams(opts.MaxConcurrentStreams),
 		// nil: plaintext, as with no option. TLS connections are kept
 		// with their streams, to close them if an identity is revoked.
 		grpc.Creds(withConns(opts.Creds)),
-		// Responses are encoded once per group, not per stream (codec.go).
-		grpc.ForceServerCodecV2(newCodec()),
+		// Responses are encoded once per group, not per stream (codec.go);
+		// requests are checked on the wire before they are decoded
+		// (wirelimits.go), and refused unread past MaxRequestBytes.
+		grpc.ForceServerCodecV2(wireCodec{newCodec()}),
+		grpc.MaxRecvMsgSize(MaxRequestBytes),
 		// A proxy's connection is idle between pushes: return the write
 		// buffer to a shared pool after each flush and keep a small read
 		// buffer, instead of 32 KiB of each per connection for its life.
@@ -145,13 +168,20 @@ func New(ctx context.Context, cache *Cache, registry *Registry, opts Options) *S
 		grpc.InitialWindowSize(flowWindow),
 		grpc.InitialConnWindowSize(flowWindow),
 		grpc.ConnectionTimeout(opts.ConnectionTimeout),
-		grpc.StreamInterceptor(firstRequestDeadline(opts.FirstRequestTimeout, opts.OnLimit)),
+		// Outermost first: a penalised client's stream is refused before
+		// anything else; then the first request's deadline, then each
+		// request's wire check.
+		grpc.ChainStreamInterceptor(
+			penaltyGate(opts.Penalties, opts.OnLimit),
+			firstRequestDeadline(opts.FirstRequestTimeout, onLimit),
+			wireLimits(onLimit),
+		),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: opts.KeepaliveTime, Timeout: opts.KeepaliveTimeout, MaxConnectionIdle: opts.MaxConnectionIdle}),
 		// Envoy pings as often as its bootstrap says (30 s in ours);
 		// allow that, and pings on idle connections.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
-	s := &Server{grpc: gs, cache: cache, registry: registry, delta: delta.NewServer(ctx, cache, registry.deltaCallbacks()), onLimit: opts.OnLimit, onDenied: opts.OnDenied}
+	s := &Server{grpc: gs, cache: cache, registry: registry, delta: delta.NewServer(ctx, cache, registry.deltaCallbacks()), onLimit: onLimit, onDenied: opts.OnDenied}
 	registry.onRevoked = opts.OnDenied
 	discovery.RegisterAggregatedDiscoveryServiceServer(gs, s)
 	return s
