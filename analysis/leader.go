@@ -225,7 +225,7 @@ func (r *Runner) takeStatesLocked(saved *savedStates) bool {
 // servedRoutesLocked is each served state's route.
 func (r *Runner) servedRoutesLocked() map[string]Route {
 	out := map[string]Route{}
-	for name, st := range r.servedLocked() {
+	for name, st := range r.servedLocked(r.model) {
 		out[name] = st.Route
 	}
 	return out

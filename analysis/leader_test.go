@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -72,8 +73,10 @@ func TestFollowerServesTheLeadersStates(t *testing.T) {
 		}
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		if w, _ := lastServed(pub); !policyWeights(w) {
-			t.Fatalf("a follower with no state serves %v, want the policy's weights", w)
+		// Before the leader's first state, what the leader starts the
+		// experiment with: proxies of every replica get the same weights.
+		if w, _ := lastServed(pub); fmt.Sprint(w) != fmt.Sprint(started(t, m)) || policyWeights(w) {
+			t.Fatalf("a follower with no state serves %v, want what the leader starts with, %v", w, started(t, m))
 		}
 		if sts := r.States(); len(sts) != 0 {
 			t.Fatalf("a follower started experiments: %+v", sts)
@@ -139,7 +142,7 @@ func TestFollowerServesTheLeadersStates(t *testing.T) {
 
 		// A policy edit that makes the experiment a new one: the leader
 		// will restart it; until its new state comes, the old one is not
-		// served.
+		// served, the new one's start is.
 		if err := r.SetStates(t.Context(), map[string]*State{"wakanda": twoStepsIn(m)}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -148,8 +151,8 @@ func TestFollowerServesTheLeadersStates(t *testing.T) {
 		if err := r.SetModel(t.Context(), edited); err != nil {
 			t.Fatal(err)
 		}
-		if w, _ := lastServed(pub); !policyWeights(w) {
-			t.Errorf("after an identity edit a follower serves %v, want the policy's weights until the leader's new state", w)
+		if w, _ := lastServed(pub); fmt.Sprint(w) != fmt.Sprint(started(t, edited)) {
+			t.Errorf("after an identity edit a follower serves %v, want the edited experiment's start %v until the leader's new state", w, started(t, edited))
 		}
 		// An experiment the leader removed: its state goes.
 		if err := r.SetStates(t.Context(), nil, nil); err != nil {
@@ -415,4 +418,15 @@ func TestLeadWaitsForTheStore(t *testing.T) {
 			t.Fatalf("files %v, want the leader's saved state", files)
 		}
 	})
+}
+
+// started is the wakanda weights the leader starts m's experiment with.
+func started(t *testing.T, m *policy.Model) map[string]uint32 {
+	t.Helper()
+	e := &m.Experiments[0]
+	st := Start(e, findRoute(m, e), time.Now())
+	if st == nil {
+		t.Fatal("the experiment does not start")
+	}
+	return st.Route.Weights()
 }

@@ -155,18 +155,36 @@ func (r *Runner) Effective(m *policy.Model) *policy.Model {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.checkLoadedLocked(m)
-	return Effective(m, r.servedLocked())
+	return Effective(m, r.servedLocked(m))
 }
 
-// servedLocked are the states served: every state but those read (or
-// taken from the leader) not yet checked against the model.
-func (r *Runner) servedLocked() map[string]*State {
-	if len(r.loaded) == 0 {
+// servedLocked are the states served under m: every state but those read
+// (or taken from the leader) not yet checked against the model. A
+// follower also serves, for each experiment of m the leader has given no
+// state it can serve yet (a new experiment, or one an edit made new), the
+// state the leader starts it with (Start is a function of the policy):
+// otherwise, until the leader's first save reached it, a follower's
+// proxies would take the policy's weights while the leader's took the
+// first step.
+func (r *Runner) servedLocked(m *policy.Model) map[string]*State {
+	if len(r.loaded) == 0 && r.leading {
 		return r.states
 	}
 	states := maps.Clone(r.states)
 	for name := range r.loaded {
 		delete(states, name)
+	}
+	if r.leading {
+		return states
+	}
+	for i := range m.Experiments {
+		e := &m.Experiments[i]
+		if _, ok := states[e.Name]; ok {
+			continue
+		}
+		if st := r.newState(m, e); st != nil {
+			states[e.Name] = st
+		}
 	}
 	return states
 }
@@ -403,7 +421,7 @@ func (r *Runner) stopLocked(name string) {
 func (r *Runner) publish(ctx context.Context, app string) error {
 	r.publishMu.Lock()
 	r.mu.Lock()
-	m := Effective(r.model, r.servedLocked())
+	m := Effective(r.model, r.servedLocked(r.model))
 	r.mu.Unlock()
 	err := r.cfg.Publisher.Publish(ctx, m)
 	r.publishMu.Unlock()
