@@ -119,7 +119,10 @@ func requireToken(src TokenSource, next http.Handler) http.Handler {
 		}
 		var tok *Token
 		if src != nil {
-			tok = src.Current()
+			if tok = src.Current(); tok == nil {
+				writeError(w, http.StatusForbidden, "changes are refused: the admin token file is not usable now (readable by others?); serve's log says why")
+				return
+			}
 		}
 		if tok == nil {
 			writeError(w, http.StatusForbidden, "changes through the admin API are off: start shadowplane serve with --admin-token-file FILE")

@@ -53,10 +53,13 @@ type TokenFile struct {
 
 // fileStamp tells one version of a file from another without reading it:
 // a rewrite changes its size or modification time, a symlink swap its
-// inode.
+// inode, a chmod its mode. The mode matters: a token refused for being
+// readable by others is taken once chmod fixes it, and one made readable
+// later is refused.
 type fileStamp struct {
 	size  int64
 	mtime time.Time
+	mode  os.FileMode
 	ino   uint64
 	err   string
 }
@@ -70,7 +73,7 @@ func stampOf(path string) fileStamp {
 		}
 		return fileStamp{err: err.Error()}
 	}
-	return fileStamp{size: fi.Size(), mtime: fi.ModTime(), ino: inodeOf(fi)}
+	return fileStamp{size: fi.Size(), mtime: fi.ModTime(), mode: fi.Mode(), ino: inodeOf(fi)}
 }
 
 // OpenTokenFile reads the token of path; unlike later changes, a file
@@ -96,6 +99,9 @@ func OpenTokenFile(path string, opts TokenFileOptions) (*TokenFile, error) {
 // Current is the token in force, after looking at the file if CheckEvery
 // has passed since the last look.
 func (f *TokenFile) Current() *Token {
+	if f == nil {
+		return nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.opts.Now()
@@ -104,12 +110,18 @@ func (f *TokenFile) Current() *Token {
 	}
 	f.checked = now
 	stamp := stampOf(f.path)
-	if stamp == f.good || stamp == f.bad {
+	if (stamp == f.good && f.tok != nil) || stamp == f.bad {
 		return f.tok
 	}
 	tok, err := LoadToken(f.path)
 	if err != nil {
+		// The token in force stays, unless the file it came from is now
+		// readable by others: then it is no secret any more, and changes
+		// are refused until the file is fixed.
 		f.bad = stamp
+		if stamp.err == "" && stamp.ino == f.good.ino && stamp.size == f.good.size && stamp.mtime.Equal(f.good.mtime) {
+			f.tok = nil
+		}
 		f.opts.OnReload(err)
 		return f.tok
 	}

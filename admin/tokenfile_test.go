@@ -138,3 +138,49 @@ func TestTokenFileFollowsASecretsSymlinkSwap(t *testing.T) {
 		t.Fatal("after the swap: want the new token in force and the old one refused")
 	}
 }
+
+// The mode is part of what is watched: a token refused for being
+// readable by others is taken once chmod fixes the file, and a token file
+// made readable by others later stops being a secret — changes are then
+// refused until it is fixed.
+func TestTokenFileFollowsItsMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(path, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var told []error
+	tf, err := OpenTokenFile(path, TokenFileOptions{CheckEvery: -1, OnReload: func(err error) { told = append(told, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chmod := func(mode os.FileMode) {
+		t.Helper()
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chmod(0o644)
+	if code := statusWith(tf, "one"); code != http.StatusForbidden {
+		t.Fatalf("token file made readable by others: %d, want changes refused (403)", code)
+	}
+	chmod(0o600)
+	if statusWith(tf, "one") != http.StatusNoContent {
+		t.Fatal("after chmod 600 the token is not in force again")
+	}
+
+	// A rotation written readable by others, then fixed by chmod alone.
+	if err := os.WriteFile(path, []byte("two"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	chmod(0o644)
+	if statusWith(tf, "one") != http.StatusNoContent {
+		t.Fatal("a refused rotation dropped the token in force")
+	}
+	chmod(0o600)
+	if statusWith(tf, "two") != http.StatusNoContent || statusWith(tf, "one") != http.StatusUnauthorized {
+		t.Fatal("after chmod 600 the rotated token is not in force")
+	}
+	if len(told) != 4 || told[0] == nil || told[1] != nil || told[2] == nil || told[3] != nil {
+		t.Errorf("OnReload told %v, want refused, taken, refused, taken", told)
+	}
+}

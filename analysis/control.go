@@ -302,6 +302,11 @@ func (r *Runner) controlled(cur *State, a Action, opts ControlOptions, now time.
 		}
 		st.Reason = fmt.Sprintf("retried by %s%s, from the policy's weights; %s", by, why, st.Reason)
 		st.Events = cur.Events
+		if writeBackUnfinished(cur) {
+			// That promotion is undone by the retry: its write-back is
+			// not to be finished on behalf of this run.
+			st.Events = appendEvent(st.Events, HistoryEntry{Time: now, Action: writeBackAction, Result: "abandoned: the experiment was retried before its write-back ran"})
+		}
 		if cur.invalid == "" {
 			st.History = cur.History
 		}
@@ -367,11 +372,19 @@ func (r *Runner) Record(name string, e HistoryEntry) error {
 // writeBack calls RunnerConfig.WriteBack after a promotion and records
 // the result, with why when it is a retry; a failure is logged and
 // recorded, and the promotion stands.
+//
+// Its result not recorded (the store failing, the Lease lost), the write
+// stays marked as running in this process, so it is not run again at
+// every policy change; the saved state still says pending, for the next
+// leader to finish.
 func (r *Runner) writeBack(name string, spec *policy.Experiment, st State, why string) {
+	recorded := false
 	defer func() {
-		r.mu.Lock()
-		delete(r.finishing, name)
-		r.mu.Unlock()
+		if recorded {
+			r.mu.Lock()
+			delete(r.finishing, name)
+			r.mu.Unlock()
+		}
 	}()
 	entry := HistoryEntry{Action: writeBackAction, Result: "ok", Reason: why}
 	if r.cfg.WriteBack == nil {
@@ -384,7 +397,9 @@ func (r *Runner) writeBack(name string, spec *policy.Experiment, st State, why s
 	}
 	if err := r.Record(name, entry); err != nil {
 		r.cfg.Log.Error("recording the write-back", "experiment", name, "error", err)
+		return
 	}
+	recorded = true
 }
 
 // gateKind is the hook gate decision d must pass, or "".

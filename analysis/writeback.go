@@ -53,7 +53,8 @@ type pendingWrite struct {
 func (r *Runner) takeUnfinishedWriteBacksLocked() []pendingWrite {
 	var out []pendingWrite
 	for name, st := range r.states {
-		if st.invalid != "" || st.Stage != Completed || r.finishing[name] || !writeBackUnfinished(st) {
+		promoted := st.Winner != "" && st.Route.Weights()[st.Winner] == 100
+		if st.invalid != "" || st.Stage != Completed || !promoted || r.finishing[name] || !writeBackUnfinished(st) {
 			continue
 		}
 		r.finishingLocked(name)

@@ -34,10 +34,12 @@ import (
 //     writes them after it lets go of the lock.
 type Cache struct {
 	onError func(key xds.GroupKey, err error)
-	// beforeServe is told of each generation about to be served, after
-	// its snapshots are built and before any stream is answered from it:
-	// the registry closes streams whose identity it refuses (revoke.go).
-	beforeServe func(*snapshot.Generation)
+	// enforce is told of each generation about to be served, under mu
+	// and before it is: the registry makes its identity bindings the ones
+	// every node claim is checked against, and closes the connections of
+	// streams holding claims they refuse (revoke.go). What it returns is
+	// called once mu is released, to report them.
+	enforce func(*snapshot.Generation) func()
 
 	// names interns state-of-the-world subscriptions' name lists.
 	names *nameSets
@@ -178,14 +180,14 @@ func (c *Cache) set(expected, gen *snapshot.Generation) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if c.beforeServe != nil {
-		c.beforeServe(gen)
-	}
-
 	c.mu.Lock()
 	if expected != nil && c.gen != expected {
 		c.mu.Unlock()
 		return nil // a newer generation is served: it decides
+	}
+	report := func() {}
+	if c.enforce != nil {
+		report = c.enforce(gen)
 	}
 	old := c.gen
 	c.gen = gen
@@ -199,6 +201,7 @@ func (c *Cache) set(expected, gen *snapshot.Generation) error {
 		}
 	}
 	c.mu.Unlock()
+	report()
 	// Every answer is built, in PushOrder per stream; send them without
 	// the lock, so ACKs and new streams are served meanwhile. Delta
 	// answers go in order, on this goroutine: each is one channel send

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -82,32 +83,37 @@ func (r *Registry) identify(id int64, pid peerIdentity) {
 // presented no verified certificate is not checked.
 //
 // It is called for every request that carries a node, since a client may
-// send a node again, and a different one.
+// send a node again, and a different one. The check and the record of an
+// allowed claim are one step under the registry's lock, as is a new
+// generation's scan of the claims (enforce): a claim is either checked
+// against the new bindings or scanned by them, never neither.
 func (r *Registry) checkIdentity(id int64, node *core.Node) error {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	p, ok := r.streams[id]
-	verified, name := ok && p.verified, ""
-	if ok {
-		name = p.Identity
-	}
-	r.mu.Unlock()
-	if !verified {
+	if !ok || !p.verified {
 		return nil
 	}
-	return r.bindings().check(name, node)
+	if err := r.enforced.check(p.Identity, node); err != nil {
+		return err
+	}
+	c := nodeClaim{id: node.GetId(), cluster: node.GetCluster()}
+	if slices.Contains(p.claims, c) {
+		return nil
+	}
+	if len(p.claims) >= maxClaims {
+		return status.Errorf(codes.PermissionDenied, "one stream may claim at most %d nodes; open a stream per node", maxClaims)
+	}
+	p.claims = append(p.claims, c)
+	return nil
 }
 
-// bindings returns the identity bindings of the cache's current model,
-// built once per generation.
-func (r *Registry) bindings() *identityBindings {
-	gen := r.cache.Generation()
-	if b := r.bound.Load(); b != nil && b.gen == gen {
-		return b
-	}
-	b := newIdentityBindings(gen)
-	r.bound.Store(b)
-	return b
-}
+// nodeClaim is a node a stream claimed: what identity bindings look at.
+type nodeClaim struct{ id, cluster string }
+
+// maxClaims bounds the distinct nodes one stream may claim. Envoy and
+// gRPC clients claim one.
+const maxClaims = 8
 
 // identityBindings index, for one generation, the apps whose selectors
 // bind clusters and ids to identities.
@@ -142,6 +148,9 @@ func newIdentityBindings(gen *snapshot.Generation) *identityBindings {
 // group's resources are served whole, so one app that does not allow the
 // identity refuses the node.
 func (b *identityBindings) check(name string, node *core.Node) error {
+	if b == nil {
+		return nil // no generation yet: nothing is served, nothing bound
+	}
 	refuse := func(field, value string, a *policy.App) error {
 		who := fmt.Sprintf("identity %q", name)
 		if name == "" {

@@ -45,12 +45,13 @@ type Penalties struct {
 
 	mu       sync.Mutex
 	offender map[string]*offence // by connection (ip:port), and by IP with PerAddress
+	swept    time.Time           // the last scan for records past forgetting
 }
 
-// maxOffenders bounds the clients remembered. Past it, new offenders are
-// not penalised until old records are forgotten (their streams are still
-// closed over the limits); an attacker with many addresses cannot make
-// the server remember without bound.
+// maxOffenders bounds the clients remembered. Past it, a new offender
+// takes the place of a forgotten record, or of any (makeRoomLocked): an
+// attacker with many addresses cannot make the server remember without
+// bound.
 const maxOffenders = 1 << 16
 
 type offence struct {
@@ -95,8 +96,8 @@ func (p *Penalties) Offend(conn string) time.Duration {
 func (p *Penalties) offendLocked(key string, now time.Time) time.Duration {
 	o := p.offender[key]
 	if o == nil || now.After(o.until.Add(p.max())) {
-		if len(p.offender) >= maxOffenders && !p.forgetLocked(now) {
-			return 0
+		if o == nil && len(p.offender) >= maxOffenders {
+			p.makeRoomLocked(now)
 		}
 		o = &offence{}
 		p.offender[key] = o
@@ -107,15 +108,27 @@ func (p *Penalties) offendLocked(key string, now time.Time) time.Duration {
 	return o.penalty
 }
 
-// forgetLocked drops the records past forgetting, and reports whether
-// there is room for another.
-func (p *Penalties) forgetLocked(now time.Time) bool {
-	for k, o := range p.offender {
-		if now.After(o.until.Add(p.max())) {
-			delete(p.offender, k)
+// makeRoomLocked makes room for one more record when the table is full:
+// it drops the records past forgetting, at most once a second (a full
+// scan of the table), and otherwise any one record — whichever the map
+// gives first. A flood of offenders from many addresses thus costs one
+// scan a second, not one per offence, and new offenders are still
+// penalised; the record dropped loses what remained of its penalty.
+func (p *Penalties) makeRoomLocked(now time.Time) {
+	if now.Sub(p.swept) >= time.Second {
+		p.swept = now
+		for k, o := range p.offender {
+			if now.After(o.until.Add(p.max())) {
+				delete(p.offender, k)
+			}
 		}
 	}
-	return len(p.offender) < maxOffenders
+	for k := range p.offender {
+		if len(p.offender) < maxOffenders {
+			return
+		}
+		delete(p.offender, k)
+	}
 }
 
 // refusing reports how long key's penalty has to run, if it has, and

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -182,4 +183,29 @@ func openFrom(t *testing.T, h *harness, from string) *sotwClient {
 	}
 	t.Cleanup(func() { cc.Close() })
 	return sotwOn(t, cc, "fresh", 0)
+}
+
+// A full table still penalises a new offender, in bounded work: records
+// past forgetting go first, and when none are, any one.
+func TestFullPenaltyTableStillPenalises(t *testing.T) {
+	now := time.Unix(1000, 0)
+	p := &Penalties{Base: time.Second, now: func() time.Time { return now }}
+	for i := range maxOffenders {
+		p.Offend(fmt.Sprintf("10.%d.%d.1:%d", i>>8&255, i&255, 1000+i>>16))
+	}
+	if len(p.offender) != maxOffenders {
+		t.Fatalf("test setup: %d records", len(p.offender))
+	}
+	if d := p.Offend("192.0.2.1:1"); d != time.Second || len(p.offender) != maxOffenders {
+		t.Fatalf("a new offender with the table full: penalty %s, %d records; want 1s and the table at its bound", d, len(p.offender))
+	}
+	if _, _, ok := p.refusingStream("192.0.2.1:1"); !ok {
+		t.Fatal("the new offender is not refused")
+	}
+	// Later, every old record is past forgetting: one sweep drops them.
+	now = now.Add(time.Minute)
+	p.Offend("192.0.2.2:1")
+	if len(p.offender) > 2 {
+		t.Errorf("%d records after the old ones were forgotten, want the two recent", len(p.offender))
+	}
 }

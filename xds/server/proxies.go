@@ -39,9 +39,14 @@ type Proxy struct {
 
 	// verified is set when the client presented a verified certificate:
 	// its Identity is then bound to the nodes it may claim. conn is then
-	// its connection, closed when a policy takes the claim back.
+	// its connection, closed when a policy takes a claim back; claims are
+	// the nodes the stream has claimed and been allowed (a client may
+	// send another node on the same stream); revoked is set once its
+	// connection is closed for it.
 	verified bool
 	conn     net.Conn
+	claims   []nodeClaim
+	revoked  bool
 
 	// group and acks are the proxy's place in the registry's ACK index:
 	// its group, and its entry per type (short name).
@@ -107,8 +112,10 @@ type Registry struct {
 	// acks counts who holds what, per group, for the waits (ackindex.go).
 	acks *ackIndex
 
-	// bound caches the current model's identity bindings (identity.go).
-	bound atomic.Pointer[identityBindings]
+	// enforced are the identity bindings every node claim is checked
+	// against: those of the generation served, or about to be (revoke.go).
+	// Guarded by mu.
+	enforced *identityBindings
 	// onRevoked is told of each stream whose connection was closed
 	// because a new model refuses its identity its node (revoke.go);
 	// Server sets it to Options.OnDenied.
@@ -120,7 +127,8 @@ type Registry struct {
 // still claim its node (revoke.go).
 func NewRegistry(c *Cache, observer ProxyObserver) *Registry {
 	r := &Registry{cache: c, observer: observer, now: time.Now, streams: map[int64]*Proxy{}, deltaIDs: map[int64]int64{}, acks: newAckIndex()}
-	c.beforeServe = r.revokeRefused
+	r.enforced = newIdentityBindings(c.Generation())
+	c.enforce = r.enforce
 	return r
 }
 

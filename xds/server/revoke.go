@@ -15,11 +15,12 @@ import (
 // (proxies.identities). A stream's identity is checked on every request
 // that carries a node, but Envoy sends its node once: without more, a
 // stream whose identity was revoked would go on receiving its group's
-// configuration until it reconnected. So before a generation is served,
-// every verified stream's node is checked against it, and the connection
-// of each one refused is closed — before the generation is written to any
-// stream, so none of it reaches the client. The client reconnects and is
-// refused with PermissionDenied on its first request.
+// configuration until it reconnected. So as a generation is made the one
+// served, every node each verified stream has claimed is checked against
+// it, and the connection of each one refused is closed — before the
+// generation is visible to any stream, so none of it reaches the client.
+// The client reconnects and is refused with PermissionDenied on its first
+// request.
 //
 // The connection is closed, not only the stream: the identity belongs to
 // the connection's TLS handshake, and gRPC gives no way to end a stream
@@ -60,36 +61,48 @@ func withConns(creds credentials.TransportCredentials) credentials.TransportCred
 
 // revoked is a stream refused by a generation, with what to tell.
 type revoked struct {
-	conn   net.Conn
 	peer   string
 	nodeID string
 	err    error
 }
 
-// revokeRefused closes the connection of every verified stream whose node
-// gen's identity bindings refuse, and tells onRevoked of each. The cache
-// calls it before serving gen.
-func (r *Registry) revokeRefused(gen *snapshot.Generation) {
+// enforce makes gen's identity bindings the ones node claims are checked
+// against, and closes the connection of every verified stream holding a
+// claim they refuse. The cache calls it under its lock, before it serves
+// gen: a stream whose claim was allowed before is closed here, before
+// any answer from gen is built or written; one that claims after is
+// checked against gen's bindings (checkIdentity). It returns what reports
+// the streams closed (onRevoked), for the cache to call once its lock is
+// released.
+func (r *Registry) enforce(gen *snapshot.Generation) func() {
 	b := newIdentityBindings(gen)
-	r.bound.Store(b)
-	if len(b.clusters) == 0 && len(b.ids) == 0 {
-		return // gen binds nothing, so it refuses no one
-	}
 	var out []revoked
 	r.mu.Lock()
-	for _, p := range r.streams {
-		if !p.verified || p.conn == nil || p.Kind == "" {
-			continue // not bound, or no node yet: its first request is checked
-		}
-		if err := b.check(p.Identity, &core.Node{Id: p.NodeID, Cluster: p.Cluster}); err != nil {
-			err = status.Errorf(codes.PermissionDenied, "connection closed: the policy changed: %s", status.Convert(err).Message())
-			out = append(out, revoked{conn: p.conn, peer: p.conn.RemoteAddr().String(), nodeID: p.NodeID, err: err})
+	r.enforced = b
+	if len(b.clusters) > 0 || len(b.ids) > 0 {
+		for _, p := range r.streams {
+			if !p.verified || p.conn == nil || p.revoked {
+				continue
+			}
+			for _, c := range p.claims {
+				if err := b.check(p.Identity, &core.Node{Id: c.id, Cluster: c.cluster}); err != nil {
+					p.revoked = true
+					// Closing a socket is a system call, not a wait: done
+					// here, before gen is visible to any stream's handler.
+					p.conn.Close()
+					err = status.Errorf(codes.PermissionDenied, "connection closed: the policy changed: %s", status.Convert(err).Message())
+					out = append(out, revoked{peer: p.conn.RemoteAddr().String(), nodeID: c.id, err: err})
+					break
+				}
+			}
 		}
 	}
 	r.mu.Unlock()
-	for _, v := range out {
-		v.conn.Close()
-		if r.onRevoked != nil {
+	return func() {
+		if r.onRevoked == nil {
+			return
+		}
+		for _, v := range out {
 			r.onRevoked(v.peer, v.nodeID, v.err)
 		}
 	}

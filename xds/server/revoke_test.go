@@ -104,3 +104,51 @@ func TestRevokedIdentityLosesItsOpenStreams(t *testing.T) {
 		t.Fatalf("api stream after the change: %v, %v; want its listeners", resp, err)
 	}
 }
+
+// Every node a stream has claimed is checked again, not only its first:
+// a stream that claimed an unbound node, then a bound one, loses its
+// connection when the bound one is revoked.
+func TestRevocationChecksEveryNodeAStreamClaimed(t *testing.T) {
+	clients := newTestCA(t, "proxy CA")
+	m := boundModel("127.0.0.1:9")
+	h := startTLS(t, m, clients)
+	conn := dialADS(t, h.addr, credentials.NewTLS(h.clientTLS(t, clients, leaf{SPIFFE: frontID})))
+	resp, s, err := firstSotw(t, conn, envoyNode("x-1", "edge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(&discovery.DiscoveryRequest{Node: envoyNode("front-7", "front"), TypeUrl: resourcev3.ClusterType, VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}); err != nil {
+		t.Fatal(err)
+	}
+	// The second node is allowed: front's group has other clusters, which
+	// the stream is sent — its claim is recorded before that answer.
+	if resp, err := s.Recv(); err != nil || len(resp.GetResources()) == 0 {
+		t.Fatalf("after claiming front-7: %v, %v; want front's clusters", resp, err)
+	}
+	if err := h.cache.SetGeneration(snapshot.NewGeneration(withIdentities(m, apiID))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("stream ended with %v, want its connection closed", err)
+	}
+	if ev := <-h.denied; ev.nodeID != "front-7" {
+		t.Errorf("OnDenied told of node %q, want front-7", ev.nodeID)
+	}
+}
+
+// From the moment a generation is enforced — before it is served — a new
+// claim is checked against its bindings: a client reconnecting at once
+// after a revocation cannot slip in under the old ones.
+func TestClaimsAreCheckedAgainstTheGenerationAboutToBeServed(t *testing.T) {
+	clients := newTestCA(t, "proxy CA")
+	m := boundModel("127.0.0.1:9")
+	h := startTLS(t, m, clients)
+	// What the cache does under its lock before it swaps generations,
+	// without the swap: the old generation is still the one served.
+	h.cache.mu.Lock()
+	report := h.registry.enforce(snapshot.NewGeneration(withIdentities(m, apiID)))
+	h.cache.mu.Unlock()
+	report()
+	_, _, err := firstSotw(t, dialADS(t, h.addr, credentials.NewTLS(h.clientTLS(t, clients, leaf{SPIFFE: frontID}))), envoyNode("front-1", "front"))
+	h.wantDenied(t, err, frontID, "front-1")
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -83,26 +84,28 @@ func wireFieldsOf(d protoreflect.MessageDescriptor, node string, names ...string
 // names it carries (each entry of a name field is one name) and the size
 // of its node (every occurrence counted: proto merges them). It returns
 // the limit's error and the node id the request claims, if any, for the
-// log. A request it cannot parse is left to proto.Unmarshal to report.
+// log. A request it cannot parse is refused too (errMalformed), not left
+// to proto.Unmarshal, which would decode all that parses before failing;
+// it is an offence like going over a limit.
 func checkWire(b []byte, f wireFields) (nodeID string, err error) {
 	var names, nodeBytes int
 	var node []byte
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return "", nil
+			return wireNodeID(node), errMalformed
 		}
 		b = b[n:]
 		if typ != protowire.BytesType {
 			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return "", nil
+				return wireNodeID(node), errMalformed
 			}
 			b = b[n:]
 			continue
 		}
 		v, n := protowire.ConsumeBytes(b)
 		if n < 0 {
-			return "", nil
+			return wireNodeID(node), errMalformed
 		}
 		b = b[n:]
 		switch {
@@ -121,6 +124,9 @@ func checkWire(b []byte, f wireFields) (nodeID string, err error) {
 	}
 	return "", nil
 }
+
+// errMalformed refuses a request that is not a protobuf message.
+var errMalformed = status.Error(codes.InvalidArgument, "request is not a valid protobuf message")
 
 func isNameField(num protowire.Number, names []protowire.Number) bool {
 	for _, n := range names {
@@ -203,23 +209,49 @@ func wireLimits(onLimit func(peer, nodeID string, err error)) grpc.StreamServerI
 		}
 		w := &wireLimitedStream{ServerStream: ss, fields: fields}
 		err := handler(srv, w)
-		if w.limit == nil {
+		limit, nodeID := w.result()
+		if limit == nil {
 			return err
 		}
-		if err != w.limit {
-			onLimit(peerOf(ss.Context()), w.nodeID, w.limit)
+		if err != limit {
+			onLimit(peerOf(ss.Context()), nodeID, limit)
 		}
-		return w.limit
+		return limit
 	}
 }
 
-// wireLimitedStream receives requests through wireCodec. Handlers call
-// RecvMsg from one goroutine, so the fields need no lock.
+// wireLimitedStream receives requests through wireCodec. go-control-plane's
+// delta handler calls RecvMsg on a goroutine of its own that it does not
+// wait for, which may still be receiving when the handler returns: the
+// fields are guarded, and the first limit is the one that counts.
 type wireLimitedStream struct {
 	grpc.ServerStream
 	fields wireFields
+
+	mu     sync.Mutex
 	limit  error  // the limit a request went over
 	nodeID string // the node id the stream gave
+}
+
+// result is the limit a request went over, if any, and the node id.
+func (s *wireLimitedStream) result() (limit error, nodeID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limit, s.nodeID
+}
+
+// over records limit, unless one is recorded already, and the node id
+// if none is; it returns the limit recorded.
+func (s *wireLimitedStream) over(limit error, nodeID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.limit == nil {
+		s.limit = limit
+	}
+	if nodeID != "" && s.nodeID == "" {
+		s.nodeID = nodeID
+	}
+	return s.limit
 }
 
 func (s *wireLimitedStream) RecvMsg(m any) error {
@@ -230,22 +262,17 @@ func (s *wireLimitedStream) RecvMsg(m any) error {
 	w := &wireChecked{msg: msg, fields: s.fields}
 	err := s.ServerStream.RecvMsg(w)
 	if w.err != nil {
-		s.limit = w.err
-		if w.nodeID != "" {
-			s.nodeID = w.nodeID
-		}
-		return s.limit
+		return s.over(w.err, w.nodeID)
 	}
 	if err != nil {
 		if st := status.Convert(err); st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max") {
 			// gRPC's message names its own option; say which of ours.
-			s.limit = status.Error(codes.ResourceExhausted, fmt.Sprintf("request over %d bytes (MaxRequestBytes): %s", MaxRequestBytes, st.Message()))
-			return s.limit
+			return s.over(status.Error(codes.ResourceExhausted, fmt.Sprintf("request over %d bytes (MaxRequestBytes): %s", MaxRequestBytes, st.Message())), "")
 		}
 		return err
 	}
-	if n, ok := m.(interface{ GetNode() *core.Node }); ok && s.nodeID == "" {
-		s.nodeID = n.GetNode().GetId()
+	if n, ok := m.(interface{ GetNode() *core.Node }); ok {
+		s.over(nil, n.GetNode().GetId())
 	}
 	return nil
 }

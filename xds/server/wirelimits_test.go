@@ -144,3 +144,18 @@ func overLimit(t *testing.T, h *harness) limitEvent {
 	}
 	return limitEvent{}
 }
+
+// A request that is not a protobuf message — a million names and a stray
+// byte — is refused on the wire, not decoded up to the stray byte, and
+// the node id read before it is kept for the log.
+func TestMalformedRequestIsRefusedBeforeDecoding(t *testing.T) {
+	b := append(rawDelta("garbled", fillers("n", 1000)), 0xff)
+	var req discovery.DeltaDiscoveryRequest
+	w, err := unmarshalChecked(b, &req, deltaWire)
+	if err == nil {
+		err = w.err
+	}
+	if status.Code(err) != codes.InvalidArgument || w.err == nil || w.nodeID != "garbled" || len(req.ResourceNamesSubscribe) != 0 {
+		t.Fatalf("malformed request: %v, node %q, %d names decoded; want InvalidArgument on the wire, garbled, none", err, w.nodeID, len(req.ResourceNamesSubscribe))
+	}
+}
