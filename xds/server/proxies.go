@@ -118,7 +118,7 @@ type Registry struct {
 	enforced *identityBindings
 	// onRevoked is told of each stream whose connection was closed
 	// because a new model refuses its identity its node (revoke.go);
-	// Server sets it to Options.OnDenied.
+	// Server sets it to Options.OnDenied (tellRevoked). Guarded by mu.
 	onRevoked func(peer, nodeID string, err error)
 }
 

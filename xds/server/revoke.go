@@ -97,13 +97,23 @@ func (r *Registry) enforce(gen *snapshot.Generation) func() {
 			}
 		}
 	}
+	tell := r.onRevoked
 	r.mu.Unlock()
 	return func() {
-		if r.onRevoked == nil {
+		if tell == nil {
 			return
 		}
 		for _, v := range out {
-			r.onRevoked(v.peer, v.nodeID, v.err)
+			tell(v.peer, v.nodeID, v.err)
 		}
 	}
+}
+
+// tellRevoked sets what enforce tells of each stream it closes. The
+// registry may be serving already (the pipeline publishes before the
+// server starts), so it is set under the lock.
+func (r *Registry) tellRevoked(f func(peer, nodeID string, err error)) {
+	r.mu.Lock()
+	r.onRevoked = f
+	r.mu.Unlock()
 }

@@ -182,7 +182,7 @@ func New(ctx context.Context, cache *Cache, registry *Registry, opts Options) *S
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	s := &Server{grpc: gs, cache: cache, registry: registry, delta: delta.NewServer(ctx, cache, registry.deltaCallbacks()), onLimit: onLimit, onDenied: opts.OnDenied}
-	registry.onRevoked = opts.OnDenied
+	registry.tellRevoked(opts.OnDenied)
 	discovery.RegisterAggregatedDiscoveryServiceServer(gs, s)
 	return s
 }
