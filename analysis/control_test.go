@@ -592,3 +592,44 @@ func TestWriteBackInterruptedByAStopIsFinishedOnRestart(t *testing.T) {
 		}
 	})
 }
+
+// A write-back whose result cannot be recorded is not run again by the
+// same leader at every policy change: the state still says pending, for
+// the next leader, and this one knows it ran it.
+func TestWriteBackNotRerunWhenItsResultCannotBeRecorded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, err := NewStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		failing := false
+		calls := 0
+		r, err := NewRunner(RunnerConfig{Store: crashingStore{store, &failing}, Observer: constant(healthy(5000)), Publisher: &recorder{},
+			WriteBack: func(*policy.Experiment, State) error {
+				calls++
+				failing = true // the store fails from here on: the result is not recorded
+				return nil
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer func() { cancel(); r.Wait() }()
+		r.Start(ctx)
+		m := segmentModel(time.Second)
+		m.Experiments[0].WriteBack = true
+		r.SetModel(ctx, m)
+		waitStage(t, r, Completed, time.Second)
+		synctest.Wait()
+		for range 3 {
+			r.SetModel(ctx, m)
+		}
+		synctest.Wait()
+		if calls != 1 {
+			t.Fatalf("write-back ran %d times, want once", calls)
+		}
+		if !writeBackUnfinished(new(only(t, r))) {
+			t.Fatal("the unrecorded write-back should still show pending")
+		}
+	})
+}
