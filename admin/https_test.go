@@ -1,14 +1,7 @@
 package admin
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -19,41 +12,20 @@ import (
 	"time"
 
 	"github.com/shadowplane/shadowplane/internal/tlsfiles"
+	"github.com/shadowplane/shadowplane/test/testca"
 )
 
-// writeSelfSigned writes a self-signed certificate for 127.0.0.1 and
-// localhost, with the given serial, and its key, to certPath and keyPath.
-func writeSelfSigned(t *testing.T, certPath, keyPath string, serial int64) {
+// adminLeaf is the admin API's server certificate: 127.0.0.1 and localhost.
+var adminLeaf = testca.Leaf{IP: net.IPv4(127, 0, 0, 1), DNS: []string{"localhost"}, Server: true}
+
+// issueTo writes a new certificate of ca's for adminLeaf and its key to
+// certPath and keyPath, each replaced by rename, and returns its serial.
+func issueTo(t *testing.T, ca *testca.CA, certPath, keyPath string) int64 {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "shadowplane admin test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-		DNSNames:    []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	c, k, serial := ca.Issue(t, adminLeaf)
+	testca.WriteFile(t, filepath.Dir(certPath), filepath.Base(certPath), c)
+	testca.WriteFile(t, filepath.Dir(keyPath), filepath.Base(keyPath), k)
+	return serial
 }
 
 // served is the serial of the certificate the server at addr presents.
@@ -74,7 +46,9 @@ func served(t *testing.T, addr string) int64 {
 func TestAdminOverTLS(t *testing.T) {
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	writeSelfSigned(t, certPath, keyPath, 1)
+	ca := testca.New(t, "admin CA")
+	issueTo(t, ca, certPath, keyPath)
+	caPath := testca.WriteFile(t, dir, "ca.pem", ca.PEM)
 	var (
 		mu      sync.Mutex
 		reloads []error
@@ -99,7 +73,7 @@ func TestAdminOverTLS(t *testing.T) {
 	addr := lis.Addr().String()
 	base := "https://" + addr
 
-	client, err := NewHTTPClient(certPath, 5*time.Second)
+	client, err := NewHTTPClient(caPath, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,16 +89,16 @@ func TestAdminOverTLS(t *testing.T) {
 
 	// Rotation: a new pair on the same paths is served at the next
 	// handshake (the reloader compares the files' content).
-	writeSelfSigned(t, certPath, keyPath, 2)
-	if got := served(t, addr); got != 2 {
-		t.Errorf("after rotation the server presents serial %d, want 2", got)
+	rotated := issueTo(t, ca, certPath, keyPath)
+	if got := served(t, addr); got != rotated {
+		t.Errorf("after rotation the server presents serial %d, want %d", got, rotated)
 	}
 	// A broken certificate keeps the last good pair, and says why.
 	if err := os.WriteFile(certPath, []byte("-----BEGIN CERTIFICATE-----\nnot base64\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := served(t, addr); got != 2 {
-		t.Errorf("with a broken certificate the server presents serial %d, want the previous 2", got)
+	if got := served(t, addr); got != rotated {
+		t.Errorf("with a broken certificate the server presents serial %d, want the previous %d", got, rotated)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -136,7 +110,7 @@ func TestAdminOverTLS(t *testing.T) {
 func TestTLSFilesRefusedAtStart(t *testing.T) {
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	writeSelfSigned(t, certPath, keyPath, 1)
+	issueTo(t, testca.New(t, "admin CA"), certPath, keyPath)
 	if _, err := tlsfiles.New(tlsfiles.Files{Cert: dir, Key: keyPath}, tlsfiles.Options{}); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("a directory as the certificate: %v", err)
 	}

@@ -71,7 +71,20 @@ type Client struct {
 // environment variables only once per process.
 func Dial(t testing.TB, xdsAddr, nodeID, cluster, host string) *Client {
 	t.Helper()
-	res, err := xds.NewXDSResolverWithConfigForTesting(Bootstrap(xdsAddr, nodeID, cluster))
+	return DialWith(t, bootstrap.Options{XDSAddress: xdsAddr, NodeID: nodeID, NodeCluster: cluster}, host)
+}
+
+// DialWith is Dial with every bootstrap option given, TLS to the control
+// plane included: the client reads exactly what `shadowplane bootstrap
+// --grpc` prints for o. Only the xDS stream uses TLS; the test's backends
+// stay plaintext.
+func DialWith(t testing.TB, o bootstrap.Options, host string) *Client {
+	t.Helper()
+	b, err := bootstrap.GRPC(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := xds.NewXDSResolverWithConfigForTesting(b)
 	if err != nil {
 		t.Fatal(err)
 	}
